@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['PLUGIN_PACKAGES', 'MAX_FRAME_BYTES', 'MAX_FRAMES', 'DicomPrepError', 'reading', 'read_header', 'get_frame_count',
-           'extract_frame', 'plugin_package', 'check_decodable', 'frame_bytes', 'check_size', 'read_frame',
-           'iter_dicom_frames', 'get_dicom_info']
+           'extract_frame', 'plugin_package', 'check_decodable', 'frame_bytes', 'check_size', 'check_complete',
+           'read_frame', 'iter_dicom_frames', 'get_dicom_info']
 
 # %% ../nbs/01_loading.ipynb
 import warnings
@@ -15,7 +15,9 @@ import numpy as np
 from fastcore.basics import AttrDict, listify
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.dataelem import RawDataElement
 from pydicom.pixels import get_decoder, pixel_array
+from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian
 
 # %% ../nbs/01_loading.ipynb
@@ -125,6 +127,17 @@ def check_size(ds:Dataset,                    # DICOM header
         raise DicomPrepError(f"Number of Frames {n:,} is over the limit of {max_frames:,} (raise max_frames to allow it)")
 
 # %% ../nbs/01_loading.ipynb
+def check_complete(ds:Dataset # DICOM header, Pixel Data deferred
+                  ):
+    "Raise `DicomPrepError` when uncompressed Pixel Data is shorter than the header requires."
+    uid = UID(ds.file_meta.TransferSyntaxUID)
+    if uid.is_compressed or 'PixelData' not in ds: return
+    elem = ds.get_item('PixelData')
+    have = elem.length if isinstance(elem, RawDataElement) else len(elem.value)
+    need = get_expected_length(ds, 'bytes')
+    if have < need: raise DicomPrepError(f"Pixel Data is truncated: {have:,} bytes where the header needs {need:,}")
+
+# %% ../nbs/01_loading.ipynb
 def read_frame(path:str|Path,          # DICOM file
                frame_idx:int=0,        # Frame to decode
                ds:Dataset|None=None,   # Its header, if already read
@@ -133,12 +146,14 @@ def read_frame(path:str|Path,          # DICOM file
     "Decode frame `frame_idx` of `path`, after checking it can be done safely."
     if ds is None: ds = read_header(path)
     with reading(path):
-        check_decodable(ds); check_size(ds, max_frame_bytes)
+        check_decodable(ds); check_size(ds, max_frame_bytes); check_complete(ds)
         n = get_frame_count(ds)
         if not 0 <= frame_idx < n: raise DicomPrepError(f"frame {frame_idx} out of range (0..{n-1})")
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            return pixel_array(ds if ds.syntax_guessed else path, index=frame_idx if n > 1 else None)
+            from_ds = ds.syntax_guessed or UID(ds.file_meta.TransferSyntaxUID).is_deflated
+            arr = pixel_array(ds if from_ds else path, index=frame_idx if n > 1 else None)
+        return arr.astype(arr.dtype.newbyteorder('='), copy=False)
 
 # %% ../nbs/01_loading.ipynb
 def iter_dicom_frames(path:str|Path # DICOM file

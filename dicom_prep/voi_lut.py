@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['VOI_FUNCTIONS', 'PRESETS', 'COLOR', 'window_error', 'window_lut', 'voi_lut_table', 'Voi', 'file_windows',
            'parse_window', 'choose_voi', 'is_inverted', 'lut_index', 'minmax_voi', 'apply_voi', 'to_levels',
-           'gray_table', 'gray_float', 'is_color', 'color_rgb', 'normalize_voi', 'normalize_array']
+           'gray_table', 'gray_float', 'is_color', 'palette_rgb', 'color_rgb', 'normalize_voi', 'normalize_array']
 
 # %% ../nbs/03_voi_lut.ipynb
 from dataclasses import dataclass, field
@@ -192,12 +192,25 @@ def is_color(ds:Dataset # DICOM header
     "Tell whether `ds` holds a colour image."
     return str(ds.get('PhotometricInterpretation', '')).strip() in COLOR
 
+def palette_rgb(arr:np.ndarray, # Palette indices
+                ds:Dataset      # DICOM header with the three palettes
+               )->tuple:        # `(rows, columns, 3)` palette values, and their bit depth
+    "Expand palette indices through the Red, Green and Blue Palette Color LUTs."
+    if 'SegmentedRedPaletteColorLookupTableData' in ds: return apply_color_lut(arr, ds), int(ds.RedPaletteColorLookupTableDescriptor[2])
+    chans = []
+    for c in ('Red', 'Green', 'Blue'):
+        data = ds[f'{c}PaletteColorLookupTableData']
+        item = Dataset(); item.LUTDescriptor = ds[f'{c}PaletteColorLookupTableDescriptor'].value
+        item.add_new('LUTData', data.VR, data.value)
+        first, bits, entries = lut_entries(item, ds)
+        chans.append(apply_lut(arr, first, entries))
+    return np.stack(chans, -1), bits
+
 def color_rgb(arr:np.ndarray, # Decoded pixels (RGB, or palette indices)
               ds:Dataset      # DICOM header
              )->np.ndarray:   # `(rows, columns, 3)` uint8
     "Return the 8-bit RGB picture of a colour image."
-    if str(ds.PhotometricInterpretation).strip() == 'PALETTE COLOR':
-        arr, bits = apply_color_lut(arr, ds), int(ds.RedPaletteColorLookupTableDescriptor[2])
+    if str(ds.PhotometricInterpretation).strip() == 'PALETTE COLOR': arr, bits = palette_rgb(arr, ds)
     else: bits = int(ds.get('BitsStored') or arr.itemsize * 8)
     return (arr >> (bits - 8) if bits > 8 else arr).astype(np.uint8)
 
