@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['DICM_OFFSET', 'DICOM_EXTS', 'is_dicom_magic', 'has_dcm_ext', 'is_dicom_candidate', 'study_id', 'find_dicoms']
 
-# %% ../nbs/00_discovery.ipynb
+# %% ../nbs/00_discovery.ipynb #607e633a
 import os, warnings
 from pathlib import Path
 from fastcore.basics import listify
@@ -13,7 +13,7 @@ from fastcore.foundation import L
 from fastcore.xtras import globtastic
 from pydicom import dcmread
 
-# %% ../nbs/00_discovery.ipynb
+# %% ../nbs/00_discovery.ipynb #e126712b
 DICM_OFFSET = 128 # Bytes of preamble before the `DICM` prefix (PS3.10 7.1)
 
 def is_dicom_magic(path:str|Path # File to test
@@ -25,7 +25,7 @@ def is_dicom_magic(path:str|Path # File to test
             return f.read(4) == b'DICM'
     except OSError: return False
 
-# %% ../nbs/00_discovery.ipynb
+# %% ../nbs/00_discovery.ipynb #64d24d31
 DICOM_EXTS = ('.dcm', '.dicom', '.dic')
 
 def has_dcm_ext(path:str|Path # File name to test
@@ -33,7 +33,7 @@ def has_dcm_ext(path:str|Path # File name to test
     "Tell whether `path` has a DICOM file extension."
     return Path(path).suffix.lower() in DICOM_EXTS
 
-# %% ../nbs/00_discovery.ipynb
+# %% ../nbs/00_discovery.ipynb #1f784e54
 def is_dicom_candidate(path:str|Path # File to test
                       )->bool:       # True when it should be converted
     "Tell whether `path` is a regular file with a DICOM extension or the DICOM magic number."
@@ -43,7 +43,7 @@ def is_dicom_candidate(path:str|Path # File to test
     except OSError: return False
     return has_dcm_ext(p) or is_dicom_magic(p)
 
-# %% ../nbs/00_discovery.ipynb
+# %% ../nbs/00_discovery.ipynb #f8fa44c4
 def study_id(path:str|Path # DICOM file
             )->str:        # StudyInstanceUID, else the parent folder's name
     "Read the study of `path` cheaply, falling back to its folder name."
@@ -55,7 +55,7 @@ def study_id(path:str|Path # DICOM file
     except Exception: uid = ''
     return uid or Path(path).parent.name
 
-# %% ../nbs/00_discovery.ipynb
+# %% ../nbs/00_discovery.ipynb #0a51b112
 def find_dicoms(root:str|Path, # Folder to search recursively (or a single file)
                 with_study:bool=True # Also read each file's study id?
                )->L:           # Sorted `(path, study_id)` pairs (paths alone when `with_study=False`)

@@ -8,7 +8,7 @@ __all__ = ['FORMATS', 'PNG16_OFFSET', 'MANIFEST_COLUMNS', 'resize', 'render_fram
            'convert_file', 'append_rows', 'read_manifest', 'compact_manifest', 'worker_rows', 'preprocess_dicoms',
            'parse_cli_window', 'summary', 'main']
 
-# %% ../nbs/04_export.ipynb
+# %% ../nbs/04_export.ipynb #400f6cdc
 import csv, os, re, sys, tempfile, time, warnings, hashlib
 from concurrent.futures import Executor, as_completed
 from pathlib import Path
@@ -22,7 +22,7 @@ from .loading import DicomPrepError, read_header, read_frame, get_frame_count, r
 from .modality_lut import modality_lut, stored_values
 from .voi_lut import normalize_voi, is_color, parse_window
 
-# %% ../nbs/04_export.ipynb
+# %% ../nbs/04_export.ipynb #fd6ba998
 def resize(img:Image.Image,      # Picture at native size
            size:int|None=224,    # Side of the square output; None keeps native size
            keep_aspect:bool=False # Letterbox instead of stretching
@@ -36,7 +36,7 @@ def resize(img:Image.Image,      # Picture at native size
     out.paste(inner, ((size - inner.width) // 2, (size - inner.height) // 2))
     return out
 
-# %% ../nbs/04_export.ipynb
+# %% ../nbs/04_export.ipynb #5a6c761b
 def render_frame(path:str|Path,       # DICOM file
                  frame_idx:int=0,     # Frame to render
                  size:int|None=224,   # Output side; None keeps native size
@@ -62,7 +62,7 @@ def dicom_to_pil(path:str|Path,       # DICOM file
     except DicomPrepError as e:
         warnings.warn(str(e)); return None
 
-# %% ../nbs/04_export.ipynb
+# %% ../nbs/04_export.ipynb #c650102c
 FORMATS = {'png': '.png', 'jpg': '.jpg', 'npy': '.npy', 'png16': '.png'}
 PNG16_OFFSET = 32768 # `png16` stores modality value + this
 
@@ -85,7 +85,7 @@ def save_image(obj,                 # PIL image, or numpy array for `npy`
         Path(tmp).unlink(missing_ok=True); raise
     return out
 
-# %% ../nbs/04_export.ipynb
+# %% ../nbs/04_export.ipynb #32129f7b
 def modality_array(path:str|Path, # DICOM file
                    frame_idx:int=0, # Frame
                    ds=None          # Header, if already read
@@ -97,7 +97,7 @@ def modality_array(path:str|Path, # DICOM file
         if is_color(ds): raise DicomPrepError('npy/png16 export is for grayscale images; this one is colour')
         return modality_lut(stored_values(arr, ds) if arr.dtype.kind in 'iu' else arr, ds, frame_idx).astype(np.float32)
 
-# %% ../nbs/04_export.ipynb
+# %% ../nbs/04_export.ipynb #cea3ae90
 def create_thumbnail(dicom_path:str|Path,  # DICOM file
                      output_path:str|Path, # Image to write
                      frame_idx:int=0,      # Frame to render
@@ -112,7 +112,7 @@ def create_thumbnail(dicom_path:str|Path,  # DICOM file
     save_image(img, output_path, 'jpg' if Path(output_path).suffix.lower() in ('.jpg', '.jpeg') else 'png')
     return True
 
-# %% ../nbs/04_export.ipynb
+# %% ../nbs/04_export.ipynb #7b962ade
 def safe_part(name:str # One path component
              )->str:   # Letters, digits, '.', '_' and '-' only; never empty, never starting with '.'
     "Sanitize one path component, adding a hash of the original when anything changed."
@@ -136,7 +136,7 @@ def output_path(src:str|Path,   # DICOM file
 
 def has_ext(name): return Path(name).suffix.lower() in ('.dcm', '.dicom', '.dic')
 
-# %% ../nbs/04_export.ipynb
+# %% ../nbs/04_export.ipynb #31eb4496
 MANIFEST_COLUMNS = ['source', 'frame', 'output', 'status', 'error', 'window', 'notes', 'StudyInstanceUID', 'SeriesInstanceUID',
                     'SOPInstanceUID', 'Modality', 'Rows', 'Columns', 'PhotometricInterpretation', 'num_frames']
 
@@ -183,7 +183,7 @@ def convert_file(path:str, src_root:str, dst_root:str, frames='first', fmt='png'
         except DicomPrepError as e: rows.append(row(**{**base, 'output': ''}, status='failed', error=e.reason))
     return rows
 
-# %% ../nbs/04_export.ipynb
+# %% ../nbs/04_export.ipynb #0f0da424
 def append_rows(path:Path, rows:list):
     "Append manifest `rows` to `path`, writing the header if the file is new, and flush."
     new = not path.exists() or path.stat().st_size == 0
@@ -205,7 +205,7 @@ def compact_manifest(path:Path):
         w = csv.DictWriter(f, MANIFEST_COLUMNS); w.writeheader(); w.writerows(sorted(rows.values(), key=lambda r: (r['source'], int(r['frame']))))
     os.replace(tmp, path)
 
-# %% ../nbs/04_export.ipynb
+# %% ../nbs/04_export.ipynb #a127c9d2
 def _progress(done, total, t0, stream=sys.stderr):
     if stream.isatty(): stream.write(f"\r{done}/{total} files, {done / max(time.time() - t0, 1e-9):.1f} files/s"); stream.flush()
 
@@ -244,7 +244,7 @@ def preprocess_dicoms(dicom_dir:str|Path,    # Folder of DICOM files (searched r
     if mpath.exists(): compact_manifest(mpath)
     return rows
 
-# %% ../nbs/04_export.ipynb
+# %% ../nbs/04_export.ipynb #b4c3c102
 def parse_cli_window(window:str|None):
     "Turn the --window option into a `normalize_array` window: 'file', an int, a preset, 'c,w', 'lut', 'minmax', or 'a+b+c' for channels."
     if window in (None, '', 'file'): return None
