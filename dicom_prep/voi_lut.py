@@ -7,7 +7,7 @@ __all__ = ['VOI_FUNCTIONS', 'PRESETS', 'COLOR', 'window_error', 'window_lut', 'v
            'parse_window', 'choose_voi', 'is_inverted', 'lut_index', 'minmax_voi', 'apply_voi', 'to_levels',
            'gray_table', 'gray_float', 'is_color', 'palette_rgb', 'color_rgb', 'normalize_voi', 'normalize_array']
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #ada839d9
 from dataclasses import dataclass, field
 import numpy as np
 from fastcore.basics import listify
@@ -16,7 +16,7 @@ from pydicom.pixels import apply_color_lut
 from .loading import DicomPrepError
 from .modality_lut import apply_lut, ds_float, frame_group, lut_entries, modality_lut, padding_mask, stored_range, stored_values
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #869ff24d
 VOI_FUNCTIONS = ('LINEAR', 'LINEAR_EXACT', 'SIGMOID')
 
 def window_error(width:float,     # Window Width
@@ -41,7 +41,7 @@ def window_lut(center:float,     # Window Center, in modality units
     if width == 1: return np.where(x <= center - 0.5, 0., 255.)
     return np.clip(((x - (center - 0.5)) / (width - 1) + 0.5) * 255, 0, 255)
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #3b95254c
 def voi_lut_table(x:np.ndarray, # Modality values
                   item:Dataset, # Item of the VOI LUT Sequence
                   ds:Dataset    # Its header
@@ -52,7 +52,7 @@ def voi_lut_table(x:np.ndarray, # Modality values
     top = (1 << min(bits, used if used < bits else bits)) - 1
     return apply_lut(np.round(x), first, entries) * (255 / top)
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #3c1ac74d
 @dataclass
 class Voi:
     "A VOI transform: a window, a VOI LUT Sequence item, or nothing (identity) -- with what it was chosen from."
@@ -79,7 +79,7 @@ def _one(keyword, value):
     "Wrap one value of a multi-valued attribute so `ds_float` can parse it."
     d = Dataset(); setattr(d, keyword, str(value).strip() if value is not None else ''); return d
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #7d35968a
 PRESETS = dict(brain=(40, 80), subdural=(80, 200), stroke=(40, 40), temporal_bone=(600, 2800), bone=(400, 1800),
                soft_tissue=(50, 400), lung=(-600, 1500), mediastinum=(50, 350), liver=(30, 150), abdomen=(40, 400))
 
@@ -94,7 +94,7 @@ def parse_window(window # A preset name, `(center, width)`, or 'c,w'
     if (err := window_error(w)): raise DicomPrepError(f"window {window!r}: {err}")
     return Voi(float(c), float(w), label=label)
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #adaa3350
 def choose_voi(ds:Dataset,      # DICOM header
                frame_idx:int=0, # Frame, for enhanced images
                window=None      # None/'file': the file's VOI; an int: that file window; 'lut'; 'minmax'; a preset; (c, w)
@@ -114,13 +114,13 @@ def choose_voi(ds:Dataset,      # DICOM header
     if luts: return Voi(lut=luts[0], label='file VOI LUT 1' + (f" ({luts[0].LUTExplanation})" if luts[0].get('LUTExplanation') else ''), notes=notes)
     return Voi(label='minmax', notes=notes)
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #f3ecdd7e
 def is_inverted(ds:Dataset # DICOM header
                )->bool:    # True when low values must display white
     "Tell whether the output must be flipped (MONOCHROME1 or Presentation LUT Shape INVERSE)."
     return str(ds.get('PhotometricInterpretation', '')).strip() == 'MONOCHROME1' or str(ds.get('PresentationLUTShape', '')).strip() == 'INVERSE'
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #80ae30d6
 def lut_index(arr:np.ndarray, # Integer pixels (8 or 16 bits allocated)
               ds:Dataset      # DICOM header
              )->np.ndarray:   # `stored value - lowest stored value`, unsigned
@@ -131,7 +131,7 @@ def lut_index(arr:np.ndarray, # Integer pixels (8 or 16 bits allocated)
     idx = u & np.array((1 << bits) - 1, dtype=u.dtype)
     return idx ^ np.array(1 << (bits - 1), dtype=u.dtype) if lo < 0 else idx
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #ecaa271f
 def minmax_voi(values:np.ndarray,      # Modality values present (any shape)
                notes:list=None         # Notes to carry
               )->Voi:                  # The LINEAR window spanning them
@@ -146,7 +146,7 @@ def apply_voi(m:np.ndarray, # Modality values
     "Map modality values to output levels with `voi`."
     return voi_lut_table(m, voi.lut, ds) if voi.lut is not None else window_lut(voi.center, voi.width, m, voi.fn)
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #79718536
 def to_levels(y:np.ndarray, # Output of the VOI, 0..255 float
               ds:Dataset    # DICOM header
              )->np.ndarray: # uint8, flipped for MONOCHROME1 / INVERSE
@@ -154,7 +154,7 @@ def to_levels(y:np.ndarray, # Output of the VOI, 0..255 float
     v = np.rint(y).astype(np.uint8)
     return 255 - v if is_inverted(ds) else v
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #bbb6a0b2
 def gray_table(ds:Dataset,       # DICOM header
                voi:Voi,          # From `choose_voi`
                counts:np.ndarray=None, # Histogram of table indices (needed for min-max)
@@ -170,7 +170,7 @@ def gray_table(ds:Dataset,       # DICOM header
         voi = minmax_voi(m[keep], voi.notes)
     return to_levels(apply_voi(m, voi, ds), ds), voi
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #8d65f61e
 def gray_float(arr:np.ndarray,   # Pixels of any numeric type
                ds:Dataset,       # DICOM header
                voi:Voi,          # From `choose_voi`
@@ -184,7 +184,7 @@ def gray_float(arr:np.ndarray,   # Pixels of any numeric type
         voi = minmax_voi(m[~pad] if pad is not None and (~pad).any() else m, voi.notes)
     return to_levels(apply_voi(m, voi, ds), ds), voi
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #b7101ed2
 COLOR = ('RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_ICT', 'YBR_RCT', 'YBR_PARTIAL_420', 'PALETTE COLOR')
 
 def is_color(ds:Dataset # DICOM header
@@ -214,7 +214,7 @@ def color_rgb(arr:np.ndarray, # Decoded pixels (RGB, or palette indices)
     else: bits = int(ds.get('BitsStored') or arr.itemsize * 8)
     return (arr >> (bits - 8) if bits > 8 else arr).astype(np.uint8)
 
-# %% ../nbs/03_voi_lut.ipynb
+# %% ../nbs/03_voi_lut.ipynb #2a97058f
 def normalize_voi(arr:np.ndarray, # Decoded pixels of one frame
                   ds:Dataset,     # DICOM header
                   frame_idx:int=0,# Frame (per-frame rescale and windows)
