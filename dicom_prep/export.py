@@ -5,24 +5,25 @@
 # %% auto #0
 __all__ = ['FORMATS', 'PNG16_OFFSET', 'MANIFEST_COLUMNS', 'resize', 'render_frame', 'dicom_to_pil', 'save_image',
            'modality_array', 'create_thumbnail', 'safe_part', 'output_path', 'has_ext', 'pick_frames', 'convert_frame',
-           'convert_file', 'append_rows', 'read_manifest', 'compact_manifest', 'worker_rows', 'preprocess_dicoms',
-           'parse_cli_window', 'summary', 'main']
+           'convert_file', 'append_rows', 'read_manifest', 'compact_manifest', 'convert_tracked', 'failed_row',
+           'worker_rows', 'run_tasks', 'run_pool', 'preprocess_dicoms', 'parse_cli_window', 'summary', 'main']
 
-# %% ../nbs/04_export.ipynb #400f6cdc
+# %% ../nbs/04_export.ipynb #f08c74bc
 import csv, os, re, sys, tempfile, time, warnings, hashlib
 from concurrent.futures import Executor, as_completed
 from pathlib import Path
 import numpy as np
 from PIL import Image
 from fastcore.basics import listify
+from concurrent.futures.process import BrokenProcessPool
 from fastcore.parallel import ProcessPoolExecutor
 from fastcore.script import call_parse, store_true
 from .discovery import find_dicoms
-from .loading import DicomPrepError, read_header, read_frame, get_frame_count, reading
+from .loading import DicomPrepError, read_header, read_frame, get_frame_count, reading, MAX_FRAME_BYTES
 from .modality_lut import modality_lut, stored_values
 from .voi_lut import normalize_voi, is_color, parse_window
 
-# %% ../nbs/04_export.ipynb #fd6ba998
+# %% ../nbs/04_export.ipynb #c1d8da2e
 def resize(img:Image.Image,      # Picture at native size
            size:int|None=224,    # Side of the square output; None keeps native size
            keep_aspect:bool=False # Letterbox instead of stretching
@@ -36,17 +37,18 @@ def resize(img:Image.Image,      # Picture at native size
     out.paste(inner, ((size - inner.width) // 2, (size - inner.height) // 2))
     return out
 
-# %% ../nbs/04_export.ipynb #5a6c761b
+# %% ../nbs/04_export.ipynb #48dbd23a
 def render_frame(path:str|Path,       # DICOM file
                  frame_idx:int=0,     # Frame to render
                  size:int|None=224,   # Output side; None keeps native size
                  window=None,         # See `normalize_array`
                  keep_aspect:bool=False, # Letterbox instead of stretching
-                 ds=None              # Header, if already read
+                 ds=None,             # Header, if already read
+                 max_frame_bytes:int=MAX_FRAME_BYTES # Decompression bomb guard (see `check_size`)
                 )->tuple:             # `(PIL image, VOI label, notes)`, grayscale stays one channel
     "Render frame `frame_idx` of `path`, raising `DicomPrepError` on failure."
     ds = ds if ds is not None else read_header(path)
-    arr = read_frame(path, frame_idx, ds)
+    arr = read_frame(path, frame_idx, ds, max_frame_bytes)
     with reading(path):
         img, label, notes = normalize_voi(arr, ds, frame_idx, window)
         return resize(Image.fromarray(img), size, keep_aspect), label, notes
@@ -62,7 +64,7 @@ def dicom_to_pil(path:str|Path,       # DICOM file
     except DicomPrepError as e:
         warnings.warn(str(e)); return None
 
-# %% ../nbs/04_export.ipynb #c650102c
+# %% ../nbs/04_export.ipynb #d34f64d7
 FORMATS = {'png': '.png', 'jpg': '.jpg', 'npy': '.npy', 'png16': '.png'}
 PNG16_OFFSET = 32768 # `png16` stores modality value + this
 
@@ -85,19 +87,20 @@ def save_image(obj,                 # PIL image, or numpy array for `npy`
         Path(tmp).unlink(missing_ok=True); raise
     return out
 
-# %% ../nbs/04_export.ipynb #32129f7b
+# %% ../nbs/04_export.ipynb #7b36950c
 def modality_array(path:str|Path, # DICOM file
                    frame_idx:int=0, # Frame
-                   ds=None          # Header, if already read
+                   ds=None,         # Header, if already read
+                   max_frame_bytes:int=MAX_FRAME_BYTES # Decompression bomb guard
                   )->np.ndarray:    # float32 modality values (e.g. HU)
     "Return the modality values of one grayscale frame."
     ds = ds if ds is not None else read_header(path)
-    arr = read_frame(path, frame_idx, ds)
+    arr = read_frame(path, frame_idx, ds, max_frame_bytes)
     with reading(path):
         if is_color(ds): raise DicomPrepError('npy/png16 export is for grayscale images; this one is colour')
         return modality_lut(stored_values(arr, ds) if arr.dtype.kind in 'iu' else arr, ds, frame_idx).astype(np.float32)
 
-# %% ../nbs/04_export.ipynb #cea3ae90
+# %% ../nbs/04_export.ipynb #7562ef97
 def create_thumbnail(dicom_path:str|Path,  # DICOM file
                      output_path:str|Path, # Image to write
                      frame_idx:int=0,      # Frame to render
@@ -112,7 +115,7 @@ def create_thumbnail(dicom_path:str|Path,  # DICOM file
     save_image(img, output_path, 'jpg' if Path(output_path).suffix.lower() in ('.jpg', '.jpeg') else 'png')
     return True
 
-# %% ../nbs/04_export.ipynb #7b962ade
+# %% ../nbs/04_export.ipynb #043bfa08
 def safe_part(name:str # One path component
              )->str:   # Letters, digits, '.', '_' and '-' only; never empty, never starting with '.'
     "Sanitize one path component, adding a hash of the original when anything changed."
@@ -136,7 +139,7 @@ def output_path(src:str|Path,   # DICOM file
 
 def has_ext(name): return Path(name).suffix.lower() in ('.dcm', '.dicom', '.dic')
 
-# %% ../nbs/04_export.ipynb #31eb4496
+# %% ../nbs/04_export.ipynb #df4ae2f3
 MANIFEST_COLUMNS = ['source', 'frame', 'output', 'status', 'error', 'window', 'notes', 'StudyInstanceUID', 'SeriesInstanceUID',
                     'SOPInstanceUID', 'Modality', 'Rows', 'Columns', 'PhotometricInterpretation', 'num_frames']
 
@@ -153,18 +156,18 @@ def _meta(ds, n):
     return dict(StudyInstanceUID=g('StudyInstanceUID'), SeriesInstanceUID=g('SeriesInstanceUID'), SOPInstanceUID=g('SOPInstanceUID'),
                 Modality=g('Modality'), Rows=g('Rows'), Columns=g('Columns'), PhotometricInterpretation=g('PhotometricInterpretation'), num_frames=n)
 
-def convert_frame(path, ds, i, out, fmt, size, window, keep_aspect):
+def convert_frame(path, ds, i, out, fmt, size, window, keep_aspect, max_frame_bytes=MAX_FRAME_BYTES):
     "Render and write one frame; return (window label, notes)."
     if fmt in ('npy', 'png16'):
-        m = modality_array(path, i, ds)
+        m = modality_array(path, i, ds, max_frame_bytes)
         save_image(m if fmt == 'npy' else Image.fromarray(np.clip(np.rint(m) + PNG16_OFFSET, 0, 65535).astype(np.uint16)), out, fmt)
         return 'none (modality values)', []
-    img, label, notes = render_frame(path, i, size, window, keep_aspect, ds)
+    img, label, notes = render_frame(path, i, size, window, keep_aspect, ds, max_frame_bytes)
     save_image(img, out, fmt)
     return label, notes
 
 def convert_file(path:str, src_root:str, dst_root:str, frames='first', fmt='png', size=224, window=None,
-                 keep_aspect=False, overwrite=False)->list:
+                 keep_aspect=False, overwrite=False, max_frame_bytes=MAX_FRAME_BYTES)->list:
     "Convert the chosen frames of one file; return one manifest row per frame (or one failed row)."
     row = lambda **k: {c: k.get(c, '') for c in MANIFEST_COLUMNS}
     try:
@@ -178,12 +181,12 @@ def convert_file(path:str, src_root:str, dst_root:str, frames='first', fmt='png'
         if not 0 <= i < n: rows.append(row(**{**base, 'output': ''}, status='failed', error=f"frame {i} out of range (0..{n-1})")); continue
         if out.exists() and not overwrite: rows.append(row(**base, status='skipped')); continue
         try:
-            label, notes = convert_frame(path, ds, i, out, fmt, size, window, keep_aspect)
+            label, notes = convert_frame(path, ds, i, out, fmt, size, window, keep_aspect, max_frame_bytes)
             rows.append(row(**base, status='ok', window=label, notes='; '.join(notes)))
         except DicomPrepError as e: rows.append(row(**{**base, 'output': ''}, status='failed', error=e.reason))
     return rows
 
-# %% ../nbs/04_export.ipynb #0f0da424
+# %% ../nbs/04_export.ipynb #f83a5370
 def append_rows(path:Path, rows:list):
     "Append manifest `rows` to `path`, writing the header if the file is new, and flush."
     new = not path.exists() or path.stat().st_size == 0
@@ -205,15 +208,48 @@ def compact_manifest(path:Path):
         w = csv.DictWriter(f, MANIFEST_COLUMNS); w.writeheader(); w.writerows(sorted(rows.values(), key=lambda r: (r['source'], int(r['frame']))))
     os.replace(tmp, path)
 
-# %% ../nbs/04_export.ipynb #a127c9d2
-def _progress(done, total, t0, stream=sys.stderr):
-    if stream.isatty(): stream.write(f"\r{done}/{total} files, {done / max(time.time() - t0, 1e-9):.1f} files/s"); stream.flush()
+# %% ../nbs/04_export.ipynb #840e857b
+def _marker(dst:Path, path:str)->Path: return dst/'.inflight'/hashlib.sha1(path.encode()).hexdigest()
+
+def convert_tracked(path:str, src_root:str, dst_root:str, *args)->list:
+    "Run `convert_file` with an in-flight marker in `dst_root/.inflight`, so a worker's death can be traced to its file."
+    m = _marker(Path(dst_root), path); m.touch()
+    try: return convert_file(path, src_root, dst_root, *args)
+    finally: m.unlink(missing_ok=True)
+
+def failed_row(path:str, error:str)->dict:
+    "A manifest row for a file that failed as a whole."
+    return {**{c: '' for c in MANIFEST_COLUMNS}, 'source': path, 'frame': 0, 'status': 'failed', 'error': error}
 
 def worker_rows(fut, path:str)->list:
-    "Return the rows of a finished task, or one failed row when the worker itself failed (it died, ran out of memory, hit a bug)."
+    "Return the rows of a finished task, or one failed row when the task itself raised."
     try: return fut.result()
-    except Exception as e:
-        return [{**{c: '' for c in MANIFEST_COLUMNS}, 'source': path, 'frame': 0, 'status': 'failed', 'error': f"worker failed: {type(e).__name__}: {e}"}]
+    except BrokenProcessPool: raise
+    except Exception as e: return [failed_row(path, f"worker failed: {type(e).__name__}: {e}")]
+
+def run_tasks(ex:Executor, paths:list, args:tuple, emit)->list:
+    "Submit one task per path to `ex`, `emit` each result as it completes; return the paths lost to a broken pool."
+    futs, lost = {ex.submit(convert_tracked, p, *args): p for p in paths}, []
+    for fut in as_completed(futs):
+        try: emit(worker_rows(fut, futs[fut]))
+        except BrokenProcessPool: lost.append(futs[fut])
+    return lost
+
+def run_pool(paths:list, args:tuple, n_workers:int, emit):
+    "Run `paths` on process pools, replacing a pool a dying worker broke and isolating the file that killed it."
+    dst = Path(args[1])
+    while paths:
+        with ProcessPoolExecutor(n_workers) as ex: lost = run_tasks(ex, paths, args, emit)
+        suspects = [p for p in lost if _marker(dst, p).exists()] or lost
+        for p in suspects:
+            _marker(dst, p).unlink(missing_ok=True)
+            with ProcessPoolExecutor(1) as ex:
+                if run_tasks(ex, [p], args, emit): emit([failed_row(p, 'worker process died while converting this file (killed, e.g. out of memory)')])
+        paths = [p for p in lost if p not in suspects]
+
+# %% ../nbs/04_export.ipynb #fce38725
+def _progress(done, total, t0, stream=sys.stderr):
+    if stream.isatty(): stream.write(f"\r{done}/{total} files, {done / max(time.time() - t0, 1e-9):.1f} files/s"); stream.flush()
 
 def preprocess_dicoms(dicom_dir:str|Path,    # Folder of DICOM files (searched recursively)
                       thumb_dir:str|Path,    # Output folder
@@ -223,28 +259,26 @@ def preprocess_dicoms(dicom_dir:str|Path,    # Folder of DICOM files (searched r
                       fmt:str='png',         # 'png', 'jpg', 'npy' or 'png16'
                       keep_aspect:bool=False,# Letterbox instead of stretching
                       overwrite:bool=False,  # Re-render outputs that exist
-                      n_workers:int|None=None, # Processes; None: one per core; 0: in this process
+                      n_workers:int|None=None, # Processes; None: one per core (0 means 1)
                       executor:Executor|None=None, # Any concurrent.futures executor (e.g. Dask's)
-                      manifest:str='manifest.csv' # Manifest file name, inside `thumb_dir`
+                      manifest:str='manifest.csv', # Manifest file name, inside `thumb_dir`
+                      max_frame_bytes:int=MAX_FRAME_BYTES # Largest decoded frame accepted (decompression bomb guard)
                      )->list:                # The manifest rows of this run
     "Convert every DICOM file below `dicom_dir` into images in `thumb_dir`, with a manifest."
     if fmt not in FORMATS: raise DicomPrepError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-    src, dst = Path(dicom_dir), Path(thumb_dir); dst.mkdir(parents=True, exist_ok=True)
-    for stale in dst.rglob('.*.part'): stale.unlink(missing_ok=True)
-    files, mpath, rows, t0 = find_dicoms(src, with_study=False), dst/manifest, [], time.time()
-    own = executor is None
-    ex = ProcessPoolExecutor(os.cpu_count() if n_workers is None else n_workers) if own else executor
-    try:
-        futs = {ex.submit(convert_file, str(f), str(src), str(dst), frames, fmt, size, window, keep_aspect, overwrite): str(f) for f in files}
-        for done, fut in enumerate(as_completed(futs), 1):
-            new = worker_rows(fut, futs[fut]); rows += new; append_rows(mpath, new); _progress(done, len(files), t0)
-    finally:
-        if own: ex.shutdown()
+    src, dst = Path(dicom_dir), Path(thumb_dir); (dst/'.inflight').mkdir(parents=True, exist_ok=True)
+    for stale in [*dst.rglob('.*.part'), *(dst/'.inflight').iterdir()]: stale.unlink(missing_ok=True)
+    files, mpath, rows, t0 = [str(f) for f in find_dicoms(src, with_study=False)], dst/manifest, [], time.time()
+    def emit(new):
+        rows.extend(new); append_rows(mpath, new); _progress(len({r['source'] for r in rows}), len(files), t0)
+    args = (str(src), str(dst), frames, fmt, size, window, keep_aspect, overwrite, max_frame_bytes)
+    if executor is not None: run_tasks(executor, files, args, emit)
+    else: run_pool(files, args, os.cpu_count() if n_workers is None else n_workers, emit)
     if sys.stderr.isatty() and files: sys.stderr.write('\n')
     if mpath.exists(): compact_manifest(mpath)
     return rows
 
-# %% ../nbs/04_export.ipynb #b4c3c102
+# %% ../nbs/04_export.ipynb #9e605787
 def parse_cli_window(window:str|None):
     "Turn the --window option into a `normalize_array` window: 'file', an int, a preset, 'c,w', 'lut', 'minmax', or 'a+b+c' for channels."
     if window in (None, '', 'file'): return None
@@ -266,6 +300,7 @@ def main(src:str,                                  # Folder (or file) of DICOM f
          workers:int=None,                         # Worker processes (default: one per core)
          keep_aspect:store_true=False,             # Letterbox instead of stretching
          overwrite:store_true=False,               # Re-render outputs that already exist
+         max_frame_mb:int=MAX_FRAME_BYTES >> 20,   # Refuse frames that would decode to more MiB than this (decompression bomb guard)
          verbose:store_true=False):                # Print each failed file with its reason
     "Convert DICOM files to normalized images (Modality LUT, VOI LUT, photometric), writing DST/manifest.csv."
     if not Path(src).exists(): print(f"dicom_prep: {src}: no such file or folder", file=sys.stderr); return 2
@@ -277,7 +312,8 @@ def main(src:str,                                  # Folder (or file) of DICOM f
             if isinstance(w, str) and w not in ('lut', 'minmax'): parse_window(w)
     except DicomPrepError as e: print(f"dicom_prep: --window: {e}", file=sys.stderr); return 2
     t0 = time.time()
-    rows = preprocess_dicoms(src, dst, size or None, frames if not frames.isdigit() else int(frames), win, format, keep_aspect, overwrite, workers)
+    rows = preprocess_dicoms(src, dst, size or None, frames if not frames.isdigit() else int(frames), win, format, keep_aspect, overwrite, workers,
+                             max_frame_bytes=max_frame_mb << 20)
     if verbose:
         for r in rows:
             if r['status'] == 'failed': print(f"failed: {r['source']}: {r['error']}", file=sys.stderr)

@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['PLUGIN_PACKAGES', 'MAX_FRAME_BYTES', 'MAX_FRAMES', 'DicomPrepError', 'reading', 'read_header', 'get_frame_count',
-           'extract_frame', 'plugin_package', 'check_decodable', 'frame_bytes', 'check_size', 'check_complete',
-           'read_frame', 'iter_dicom_frames', 'get_dicom_info']
+           'extract_frame', 'plugin_package', 'missing_pixels_reason', 'check_decodable', 'frame_bytes', 'check_size',
+           'check_complete', 'read_frame', 'iter_dicom_frames', 'get_dicom_info']
 
-# %% ../nbs/01_loading.ipynb #9742c17e
+# %% ../nbs/01_loading.ipynb #6a422073
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +20,7 @@ from pydicom.pixels import get_decoder, pixel_array
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian
 
-# %% ../nbs/01_loading.ipynb #8e81bd9f
+# %% ../nbs/01_loading.ipynb #edc65b8c
 class DicomPrepError(ValueError):
     "A DICOM file that cannot be converted, with the reason and (when known) the file."
     def __init__(self, reason:str, path:str|Path|None=None): self.reason,self.path = reason,path
@@ -36,7 +36,7 @@ def reading(path:str|Path # The file being worked on
         raise
     except Exception as e: raise DicomPrepError(f"{type(e).__name__}: {e}", path) from e
 
-# %% ../nbs/01_loading.ipynb #20934657
+# %% ../nbs/01_loading.ipynb #ac6ad8dd
 def _fill_transfer_syntax(ds:Dataset):
     "Set a missing Transfer Syntax UID from the encoding the parser found, noting it in `ds.syntax_guessed`."
     ds.syntax_guessed = not ds.file_meta.get('TransferSyntaxUID')
@@ -58,7 +58,7 @@ def read_header(path:str|Path # DICOM file
         _fill_transfer_syntax(ds)
         return ds
 
-# %% ../nbs/01_loading.ipynb #4c2d2326
+# %% ../nbs/01_loading.ipynb #0b28924a
 def get_frame_count(ds:Dataset # DICOM header
                    )->int:     # Number of frames, 1 when the tag is absent
     "Return the number of frames in `ds`."
@@ -69,7 +69,7 @@ def get_frame_count(ds:Dataset # DICOM header
     if n < 1: raise DicomPrepError(f"Number of Frames is {n}")
     return n
 
-# %% ../nbs/01_loading.ipynb #205025ea
+# %% ../nbs/01_loading.ipynb #b4734144
 def extract_frame(pixel_array:np.ndarray, # Decoded pixels, one frame or many
                   frame_idx:int=0,        # Frame to return
                   ds:Dataset|None=None    # Header, to tell frames from colour samples
@@ -83,7 +83,7 @@ def extract_frame(pixel_array:np.ndarray, # Decoded pixels, one frame or many
     if not 0 <= frame_idx < len(a): raise DicomPrepError(f"frame {frame_idx} out of range (0..{len(a)-1})")
     return a[frame_idx]
 
-# %% ../nbs/01_loading.ipynb #e77390b2
+# %% ../nbs/01_loading.ipynb #660132fa
 PLUGIN_PACKAGES = {'JPEG 2000': 'pylibjpeg-openjpeg', 'JPEG-LS': 'pylibjpeg-libjpeg', 'JPEG': 'pylibjpeg-libjpeg',
                    'RLE': 'pylibjpeg-rle', 'High-Throughput JPEG 2000': 'pylibjpeg-openjpeg'}
 
@@ -94,18 +94,25 @@ def plugin_package(uid:UID # Transfer Syntax UID
     return next((p for k, p in sorted(PLUGIN_PACKAGES.items(), key=lambda kv: -len(kv[0])) if name.startswith(k)),
                 'gdcm or pylibjpeg')
 
+def missing_pixels_reason(ds:Dataset # DICOM header without Pixel Data
+                         )->str:       # What a person should conclude
+    "Explain why a header without Pixel Data has none: not an image, damaged, or not DICOM."
+    if 'Rows' in ds: return "the header describes an image but Pixel Data is missing (truncated or damaged file)"
+    if 'SOPClassUID' in ds: return f"no Pixel Data (SOP Class {UID(ds.SOPClassUID).name}): not an image"
+    return "no Pixel Data and no SOP Class UID: not a DICOM image (damaged header, or not DICOM at all)"
+
 def check_decodable(ds:Dataset # DICOM header
                    ):
     "Raise `DicomPrepError` unless the pixels of `ds` can be decoded here."
     if 'PixelData' not in ds and 'FloatPixelData' not in ds and 'DoubleFloatPixelData' not in ds:
-        raise DicomPrepError(f"no Pixel Data (SOP Class {ds.get('SOPClassUID', UID('')).name or 'unknown'}): not an image")
+        raise DicomPrepError(missing_pixels_reason(ds))
     uid = UID(ds.file_meta.TransferSyntaxUID)
     try: decoder = get_decoder(uid)
     except NotImplementedError: raise DicomPrepError(f"unknown transfer syntax {uid}: no decoder exists for it") from None
     if not decoder.is_available:
         raise DicomPrepError(f"transfer syntax {uid.name} ({uid}) needs a decoder plugin: pip install {plugin_package(uid)}")
 
-# %% ../nbs/01_loading.ipynb #214a7def
+# %% ../nbs/01_loading.ipynb #c6879d26
 MAX_FRAME_BYTES = 2**30 # Largest decoded frame accepted by default (1 GiB)
 MAX_FRAMES = 100_000    # Largest Number of Frames accepted by default
 
@@ -126,7 +133,7 @@ def check_size(ds:Dataset,                    # DICOM header
     if (n := get_frame_count(ds)) > max_frames:
         raise DicomPrepError(f"Number of Frames {n:,} is over the limit of {max_frames:,} (raise max_frames to allow it)")
 
-# %% ../nbs/01_loading.ipynb #0e8d6b2e
+# %% ../nbs/01_loading.ipynb #e80df45b
 def check_complete(ds:Dataset # DICOM header, Pixel Data deferred
                   ):
     "Raise `DicomPrepError` when uncompressed Pixel Data is shorter than the header requires."
@@ -137,7 +144,7 @@ def check_complete(ds:Dataset # DICOM header, Pixel Data deferred
     need = get_expected_length(ds, 'bytes')
     if have < need: raise DicomPrepError(f"Pixel Data is truncated: {have:,} bytes where the header needs {need:,}")
 
-# %% ../nbs/01_loading.ipynb #20d53694
+# %% ../nbs/01_loading.ipynb #a4ad2db4
 def read_frame(path:str|Path,          # DICOM file
                frame_idx:int=0,        # Frame to decode
                ds:Dataset|None=None,   # Its header, if already read
@@ -151,18 +158,20 @@ def read_frame(path:str|Path,          # DICOM file
         if not 0 <= frame_idx < n: raise DicomPrepError(f"frame {frame_idx} out of range (0..{n-1})")
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            from_ds = ds.syntax_guessed or UID(ds.file_meta.TransferSyntaxUID).is_deflated
-            arr = pixel_array(ds if from_ds else path, index=frame_idx if n > 1 else None)
+            uid = UID(ds.file_meta.TransferSyntaxUID)
+            try: arr = pixel_array(ds if ds.syntax_guessed or uid.is_deflated else path, index=frame_idx if n > 1 else None)
+            except (MemoryError, DicomPrepError): raise
+            except Exception as e: raise DicomPrepError(f"cannot decode {uid.name} pixel data (corrupt or unsupported stream): {' '.join(str(e).split())}") from e
         return arr.astype(arr.dtype.newbyteorder('='), copy=False)
 
-# %% ../nbs/01_loading.ipynb #3549a6df
+# %% ../nbs/01_loading.ipynb #a8aaab1c
 def iter_dicom_frames(path:str|Path # DICOM file
                      ):             # Yields `(path, frame_idx)` for every frame
     "Yield one `(path, frame_idx)` per frame of `path`, reading only the header."
     with reading(path): n = get_frame_count(read_header(path))
     for i in range(n): yield path, i
 
-# %% ../nbs/01_loading.ipynb #51dff97c
+# %% ../nbs/01_loading.ipynb #b7244b33
 def _floats(v): return [float(x) for x in listify(v)] if v not in (None, '') else []
 
 def get_dicom_info(path:str|Path # DICOM file

@@ -6,13 +6,13 @@
 __all__ = ['stored_range', 'stored_values', 'ds_float', 'frame_group', 'rescale', 'lut_descriptor', 'lut_entries', 'apply_lut',
            'modality_lut', 'padding_mask']
 
-# %% ../nbs/02_modality_lut.ipynb #fb0dcca2
+# %% ../nbs/02_modality_lut.ipynb #377e5c35
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.valuerep import DSfloat
 from .loading import DicomPrepError
 
-# %% ../nbs/02_modality_lut.ipynb #60ecf204
+# %% ../nbs/02_modality_lut.ipynb #ab4edfe1
 def stored_range(ds:Dataset # DICOM header
                 )->tuple:   # `(lowest, highest)` stored value the header allows
     "Return the range of stored values allowed by Bits Stored and Pixel Representation."
@@ -28,7 +28,7 @@ def stored_values(arr:np.ndarray, # Integer pixels as decoded
     v = arr.astype(np.int64) & ((1 << bits) - 1)
     return v - ((v >> (bits-1)) << bits) if lo < 0 else v
 
-# %% ../nbs/02_modality_lut.ipynb #cbb9ad9c
+# %% ../nbs/02_modality_lut.ipynb #37788ad6
 def ds_float(item:Dataset, # Dataset or sequence item holding the value
              keyword:str,  # Attribute keyword, e.g. 'RescaleSlope'
              default=None  # Returned when the attribute is absent or empty
@@ -39,7 +39,7 @@ def ds_float(item:Dataset, # Dataset or sequence item holding the value
     try: return float(DSfloat(str(raw).strip(), auto_format=False, validation_mode=0))
     except (ValueError, OverflowError): raise DicomPrepError(f"{keyword} {str(raw)!r} is not a number") from None
 
-# %% ../nbs/02_modality_lut.ipynb #fc045f8f
+# %% ../nbs/02_modality_lut.ipynb #e65c9189
 def frame_group(ds:Dataset,     # DICOM header
                 frame_idx:int,  # Frame index
                 keyword:str     # Functional group macro, e.g. 'PixelValueTransformationSequence'
@@ -56,9 +56,10 @@ def rescale(ds:Dataset,     # DICOM header
     src = frame_group(ds, frame_idx, 'PixelValueTransformationSequence') or ds
     slope, intercept = ds_float(src, 'RescaleSlope', 1.0), ds_float(src, 'RescaleIntercept', 0.0)
     if not np.isfinite(slope) or slope == 0: raise DicomPrepError(f"Rescale Slope {slope} cannot map stored values")
+    if not np.isfinite(intercept): raise DicomPrepError(f"Rescale Intercept {intercept} is not a finite number")
     return slope, intercept
 
-# %% ../nbs/02_modality_lut.ipynb #1f7d4423
+# %% ../nbs/02_modality_lut.ipynb #2288effc
 def lut_descriptor(item:Dataset, # Item of a Modality or VOI LUT Sequence
                    signed:bool   # Pixel Representation is 1
                   )->tuple:      # `(entries, first_mapped, bits)`
@@ -86,7 +87,7 @@ def apply_lut(x:np.ndarray,       # Input values
     "Look `x` up in a LUT whose first entry maps the value `first`."
     return entries[np.clip(np.asarray(x, dtype=np.int64) - first, 0, len(entries) - 1)]
 
-# %% ../nbs/02_modality_lut.ipynb #d86d5795
+# %% ../nbs/02_modality_lut.ipynb #04fed144
 def modality_lut(x:np.ndarray,     # Stored values (already masked, see `stored_values`)
                  ds:Dataset,       # DICOM header
                  frame_idx:int=0   # Frame index, for per-frame rescale
@@ -98,7 +99,7 @@ def modality_lut(x:np.ndarray,     # Stored values (already masked, see `stored_
     slope, intercept = rescale(ds, frame_idx)
     return np.asarray(x, dtype=np.float64) * slope + intercept
 
-# %% ../nbs/02_modality_lut.ipynb #3c069f3c
+# %% ../nbs/02_modality_lut.ipynb #f2aa188f
 def _signed(v:int, signed:bool): return v - 65536 if signed and v > 32767 else v
 
 def padding_mask(x:np.ndarray, # Stored values

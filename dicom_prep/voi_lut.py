@@ -7,7 +7,7 @@ __all__ = ['VOI_FUNCTIONS', 'PRESETS', 'COLOR', 'window_error', 'window_lut', 'v
            'parse_window', 'choose_voi', 'is_inverted', 'lut_index', 'minmax_voi', 'apply_voi', 'to_levels',
            'gray_table', 'gray_float', 'is_color', 'palette_rgb', 'color_rgb', 'normalize_voi', 'normalize_array']
 
-# %% ../nbs/03_voi_lut.ipynb #ada839d9
+# %% ../nbs/03_voi_lut.ipynb #f8de63e3
 from dataclasses import dataclass, field
 import numpy as np
 from fastcore.basics import listify
@@ -16,15 +16,17 @@ from pydicom.pixels import apply_color_lut
 from .loading import DicomPrepError
 from .modality_lut import apply_lut, ds_float, frame_group, lut_entries, modality_lut, padding_mask, stored_range, stored_values
 
-# %% ../nbs/03_voi_lut.ipynb #869ff24d
+# %% ../nbs/03_voi_lut.ipynb #40a890b9
 VOI_FUNCTIONS = ('LINEAR', 'LINEAR_EXACT', 'SIGMOID')
 
 def window_error(width:float,     # Window Width
-                 fn:str='LINEAR'  # VOI LUT Function
+                 fn:str='LINEAR', # VOI LUT Function
+                 center:float=0.  # Window Center
                 )->str|None:      # Why the window is invalid, or None
     "Say why a window of `width` is invalid for `fn` (PS3.3 C.11.2.1.2), or return None."
     if fn not in VOI_FUNCTIONS: return f"VOI LUT Function {fn!r} is not one of {', '.join(VOI_FUNCTIONS)}"
-    if not np.isfinite(width): return f"Window Width {width} is not a number"
+    if not np.isfinite(center): return f"Window Center {center} is not a finite number"
+    if not np.isfinite(width): return f"Window Width {width} is not a finite number"
     if fn == 'LINEAR' and width < 1: return f"Window Width {width:g} is invalid (LINEAR needs >= 1)"
     if width <= 0: return f"Window Width {width:g} is invalid ({fn} needs > 0)"
 
@@ -34,14 +36,14 @@ def window_lut(center:float,     # Window Center, in modality units
                fn:str='LINEAR'   # VOI LUT Function: LINEAR, LINEAR_EXACT or SIGMOID
               )->np.ndarray:     # Values in 0..255, float
     "Map modality values through a VOI window (PS3.3 C.11.2.1.2)."
-    if (err := window_error(width, fn)): raise DicomPrepError(err)
+    if (err := window_error(width, fn, center)): raise DicomPrepError(err)
     x = np.asarray(x, dtype=np.float64)
     if fn == 'SIGMOID': return 255 / (1 + np.exp(-4 * (x - center) / width))
     if fn == 'LINEAR_EXACT': return np.clip(((x - center) / width + 0.5) * 255, 0, 255)
     if width == 1: return np.where(x <= center - 0.5, 0., 255.)
     return np.clip(((x - (center - 0.5)) / (width - 1) + 0.5) * 255, 0, 255)
 
-# %% ../nbs/03_voi_lut.ipynb #3b95254c
+# %% ../nbs/03_voi_lut.ipynb #b4763dd6
 def voi_lut_table(x:np.ndarray, # Modality values
                   item:Dataset, # Item of the VOI LUT Sequence
                   ds:Dataset    # Its header
@@ -52,7 +54,7 @@ def voi_lut_table(x:np.ndarray, # Modality values
     top = (1 << min(bits, used if used < bits else bits)) - 1
     return apply_lut(np.round(x), first, entries) * (255 / top)
 
-# %% ../nbs/03_voi_lut.ipynb #3c1ac74d
+# %% ../nbs/03_voi_lut.ipynb #1c836bbc
 @dataclass
 class Voi:
     "A VOI transform: a window, a VOI LUT Sequence item, or nothing (identity) -- with what it was chosen from."
@@ -79,7 +81,7 @@ def _one(keyword, value):
     "Wrap one value of a multi-valued attribute so `ds_float` can parse it."
     d = Dataset(); setattr(d, keyword, str(value).strip() if value is not None else ''); return d
 
-# %% ../nbs/03_voi_lut.ipynb #7d35968a
+# %% ../nbs/03_voi_lut.ipynb #3d220008
 PRESETS = dict(brain=(40, 80), subdural=(80, 200), stroke=(40, 40), temporal_bone=(600, 2800), bone=(400, 1800),
                soft_tissue=(50, 400), lung=(-600, 1500), mediastinum=(50, 350), liver=(30, 150), abdomen=(40, 400))
 
@@ -91,10 +93,10 @@ def parse_window(window # A preset name, `(center, width)`, or 'c,w'
         try: c, w = (float(v) for v in (window.split(',') if isinstance(window, str) else window))
         except (ValueError, TypeError): raise DicomPrepError(f"window {window!r} is not a preset ({', '.join(PRESETS)}), 'c,w', 'file', 'lut' or 'minmax'") from None
         label = f"{c:g},{w:g}"
-    if (err := window_error(w)): raise DicomPrepError(f"window {window!r}: {err}")
+    if (err := window_error(w, center=c)): raise DicomPrepError(f"window {window!r}: {err}")
     return Voi(float(c), float(w), label=label)
 
-# %% ../nbs/03_voi_lut.ipynb #adaa3350
+# %% ../nbs/03_voi_lut.ipynb #4b4b44be
 def choose_voi(ds:Dataset,      # DICOM header
                frame_idx:int=0, # Frame, for enhanced images
                window=None      # None/'file': the file's VOI; an int: that file window; 'lut'; 'minmax'; a preset; (c, w)
@@ -109,18 +111,18 @@ def choose_voi(ds:Dataset,      # DICOM header
         wins = file_windows(ds, frame_idx)
         if isinstance(window, int) and not 0 <= window < len(wins): raise DicomPrepError(f"file window {window} requested, the file has {len(wins)}")
         for v in (wins[window:window+1] if isinstance(window, int) else wins):
-            if (err := window_error(v.width, v.fn)): notes.append(f"{v.label}: {err}")
+            if (err := window_error(v.width, v.fn, v.center)): notes.append(f"{v.label}: {err}")
             else: return Voi(v.center, v.width, v.fn, label=v.label, notes=notes)
     if luts: return Voi(lut=luts[0], label='file VOI LUT 1' + (f" ({luts[0].LUTExplanation})" if luts[0].get('LUTExplanation') else ''), notes=notes)
     return Voi(label='minmax', notes=notes)
 
-# %% ../nbs/03_voi_lut.ipynb #f3ecdd7e
+# %% ../nbs/03_voi_lut.ipynb #81d7058c
 def is_inverted(ds:Dataset # DICOM header
                )->bool:    # True when low values must display white
     "Tell whether the output must be flipped (MONOCHROME1 or Presentation LUT Shape INVERSE)."
     return str(ds.get('PhotometricInterpretation', '')).strip() == 'MONOCHROME1' or str(ds.get('PresentationLUTShape', '')).strip() == 'INVERSE'
 
-# %% ../nbs/03_voi_lut.ipynb #80ae30d6
+# %% ../nbs/03_voi_lut.ipynb #61cad9a0
 def lut_index(arr:np.ndarray, # Integer pixels (8 or 16 bits allocated)
               ds:Dataset      # DICOM header
              )->np.ndarray:   # `stored value - lowest stored value`, unsigned
@@ -131,7 +133,7 @@ def lut_index(arr:np.ndarray, # Integer pixels (8 or 16 bits allocated)
     idx = u & np.array((1 << bits) - 1, dtype=u.dtype)
     return idx ^ np.array(1 << (bits - 1), dtype=u.dtype) if lo < 0 else idx
 
-# %% ../nbs/03_voi_lut.ipynb #ecaa271f
+# %% ../nbs/03_voi_lut.ipynb #2659eac2
 def minmax_voi(values:np.ndarray,      # Modality values present (any shape)
                notes:list=None         # Notes to carry
               )->Voi:                  # The LINEAR window spanning them
@@ -146,7 +148,7 @@ def apply_voi(m:np.ndarray, # Modality values
     "Map modality values to output levels with `voi`."
     return voi_lut_table(m, voi.lut, ds) if voi.lut is not None else window_lut(voi.center, voi.width, m, voi.fn)
 
-# %% ../nbs/03_voi_lut.ipynb #79718536
+# %% ../nbs/03_voi_lut.ipynb #450b0faa
 def to_levels(y:np.ndarray, # Output of the VOI, 0..255 float
               ds:Dataset    # DICOM header
              )->np.ndarray: # uint8, flipped for MONOCHROME1 / INVERSE
@@ -154,7 +156,7 @@ def to_levels(y:np.ndarray, # Output of the VOI, 0..255 float
     v = np.rint(y).astype(np.uint8)
     return 255 - v if is_inverted(ds) else v
 
-# %% ../nbs/03_voi_lut.ipynb #bbb6a0b2
+# %% ../nbs/03_voi_lut.ipynb #28efbf65
 def gray_table(ds:Dataset,       # DICOM header
                voi:Voi,          # From `choose_voi`
                counts:np.ndarray=None, # Histogram of table indices (needed for min-max)
@@ -170,7 +172,7 @@ def gray_table(ds:Dataset,       # DICOM header
         voi = minmax_voi(m[keep], voi.notes)
     return to_levels(apply_voi(m, voi, ds), ds), voi
 
-# %% ../nbs/03_voi_lut.ipynb #8d65f61e
+# %% ../nbs/03_voi_lut.ipynb #b0745f4b
 def gray_float(arr:np.ndarray,   # Pixels of any numeric type
                ds:Dataset,       # DICOM header
                voi:Voi,          # From `choose_voi`
@@ -184,7 +186,7 @@ def gray_float(arr:np.ndarray,   # Pixels of any numeric type
         voi = minmax_voi(m[~pad] if pad is not None and (~pad).any() else m, voi.notes)
     return to_levels(apply_voi(m, voi, ds), ds), voi
 
-# %% ../nbs/03_voi_lut.ipynb #b7101ed2
+# %% ../nbs/03_voi_lut.ipynb #ff037156
 COLOR = ('RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_ICT', 'YBR_RCT', 'YBR_PARTIAL_420', 'PALETTE COLOR')
 
 def is_color(ds:Dataset # DICOM header
@@ -214,7 +216,7 @@ def color_rgb(arr:np.ndarray, # Decoded pixels (RGB, or palette indices)
     else: bits = int(ds.get('BitsStored') or arr.itemsize * 8)
     return (arr >> (bits - 8) if bits > 8 else arr).astype(np.uint8)
 
-# %% ../nbs/03_voi_lut.ipynb #2a97058f
+# %% ../nbs/03_voi_lut.ipynb #549e58bf
 def normalize_voi(arr:np.ndarray, # Decoded pixels of one frame
                   ds:Dataset,     # DICOM header
                   frame_idx:int=0,# Frame (per-frame rescale and windows)
