@@ -7,7 +7,7 @@ __all__ = ['PLUGIN_PACKAGES', 'MAX_FRAME_BYTES', 'MAX_FRAMES', 'DicomPrepError',
            'extract_frame', 'plugin_package', 'missing_pixels_reason', 'check_decodable', 'frame_bytes', 'check_size',
            'check_complete', 'read_frame', 'iter_dicom_frames', 'get_dicom_info']
 
-# %% ../nbs/01_loading.ipynb #6a422073
+# %% ../nbs/01_loading.ipynb #13573cf4
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +20,7 @@ from pydicom.pixels import get_decoder, pixel_array
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian
 
-# %% ../nbs/01_loading.ipynb #edc65b8c
+# %% ../nbs/01_loading.ipynb #3be4210c
 class DicomPrepError(ValueError):
     "A DICOM file that cannot be converted, with the reason and (when known) the file."
     def __init__(self, reason:str, path:str|Path|None=None): self.reason,self.path = reason,path
@@ -36,7 +36,7 @@ def reading(path:str|Path # The file being worked on
         raise
     except Exception as e: raise DicomPrepError(f"{type(e).__name__}: {e}", path) from e
 
-# %% ../nbs/01_loading.ipynb #ac6ad8dd
+# %% ../nbs/01_loading.ipynb #3fc53a25
 def _fill_transfer_syntax(ds:Dataset):
     "Set a missing Transfer Syntax UID from the encoding the parser found, noting it in `ds.syntax_guessed`."
     ds.syntax_guessed = not ds.file_meta.get('TransferSyntaxUID')
@@ -58,7 +58,7 @@ def read_header(path:str|Path # DICOM file
         _fill_transfer_syntax(ds)
         return ds
 
-# %% ../nbs/01_loading.ipynb #0b28924a
+# %% ../nbs/01_loading.ipynb #f11e6836
 def get_frame_count(ds:Dataset # DICOM header
                    )->int:     # Number of frames, 1 when the tag is absent
     "Return the number of frames in `ds`."
@@ -69,7 +69,7 @@ def get_frame_count(ds:Dataset # DICOM header
     if n < 1: raise DicomPrepError(f"Number of Frames is {n}")
     return n
 
-# %% ../nbs/01_loading.ipynb #b4734144
+# %% ../nbs/01_loading.ipynb #188df735
 def extract_frame(pixel_array:np.ndarray, # Decoded pixels, one frame or many
                   frame_idx:int=0,        # Frame to return
                   ds:Dataset|None=None    # Header, to tell frames from colour samples
@@ -83,7 +83,7 @@ def extract_frame(pixel_array:np.ndarray, # Decoded pixels, one frame or many
     if not 0 <= frame_idx < len(a): raise DicomPrepError(f"frame {frame_idx} out of range (0..{len(a)-1})")
     return a[frame_idx]
 
-# %% ../nbs/01_loading.ipynb #660132fa
+# %% ../nbs/01_loading.ipynb #954b717c
 PLUGIN_PACKAGES = {'JPEG 2000': 'pylibjpeg-openjpeg', 'JPEG-LS': 'pylibjpeg-libjpeg', 'JPEG': 'pylibjpeg-libjpeg',
                    'RLE': 'pylibjpeg-rle', 'High-Throughput JPEG 2000': 'pylibjpeg-openjpeg'}
 
@@ -112,7 +112,7 @@ def check_decodable(ds:Dataset # DICOM header
     if not decoder.is_available:
         raise DicomPrepError(f"transfer syntax {uid.name} ({uid}) needs a decoder plugin: pip install {plugin_package(uid)}")
 
-# %% ../nbs/01_loading.ipynb #c6879d26
+# %% ../nbs/01_loading.ipynb #88402d20
 MAX_FRAME_BYTES = 2**30 # Largest decoded frame accepted by default (1 GiB)
 MAX_FRAMES = 100_000    # Largest Number of Frames accepted by default
 
@@ -133,7 +133,7 @@ def check_size(ds:Dataset,                    # DICOM header
     if (n := get_frame_count(ds)) > max_frames:
         raise DicomPrepError(f"Number of Frames {n:,} is over the limit of {max_frames:,} (raise max_frames to allow it)")
 
-# %% ../nbs/01_loading.ipynb #e80df45b
+# %% ../nbs/01_loading.ipynb #13c8bb36
 def check_complete(ds:Dataset # DICOM header, Pixel Data deferred
                   ):
     "Raise `DicomPrepError` when uncompressed Pixel Data is shorter than the header requires."
@@ -144,7 +144,7 @@ def check_complete(ds:Dataset # DICOM header, Pixel Data deferred
     need = get_expected_length(ds, 'bytes')
     if have < need: raise DicomPrepError(f"Pixel Data is truncated: {have:,} bytes where the header needs {need:,}")
 
-# %% ../nbs/01_loading.ipynb #a4ad2db4
+# %% ../nbs/01_loading.ipynb #4cf4ec2a
 def read_frame(path:str|Path,          # DICOM file
                frame_idx:int=0,        # Frame to decode
                ds:Dataset|None=None,   # Its header, if already read
@@ -159,19 +159,19 @@ def read_frame(path:str|Path,          # DICOM file
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             uid = UID(ds.file_meta.TransferSyntaxUID)
-            try: arr = pixel_array(ds if ds.syntax_guessed or uid.is_deflated else path, index=frame_idx if n > 1 else None)
+            try: arr = pixel_array(path if n > 1 and not (ds.syntax_guessed or uid.is_deflated) else ds, index=frame_idx if n > 1 else None)
             except (MemoryError, DicomPrepError): raise
             except Exception as e: raise DicomPrepError(f"cannot decode {uid.name} pixel data (corrupt or unsupported stream): {' '.join(str(e).split())}") from e
         return arr.astype(arr.dtype.newbyteorder('='), copy=False)
 
-# %% ../nbs/01_loading.ipynb #a8aaab1c
+# %% ../nbs/01_loading.ipynb #e812643f
 def iter_dicom_frames(path:str|Path # DICOM file
                      ):             # Yields `(path, frame_idx)` for every frame
     "Yield one `(path, frame_idx)` per frame of `path`, reading only the header."
     with reading(path): n = get_frame_count(read_header(path))
     for i in range(n): yield path, i
 
-# %% ../nbs/01_loading.ipynb #b7244b33
+# %% ../nbs/01_loading.ipynb #4666bc89
 def _floats(v): return [float(x) for x in listify(v)] if v not in (None, '') else []
 
 def get_dicom_info(path:str|Path # DICOM file
