@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['FORMATS', 'PNG16_OFFSET', 'MANIFEST_COLUMNS', 'resize', 'render_frame', 'dicom_to_pil', 'save_image',
            'modality_array', 'create_thumbnail', 'safe_part', 'output_path', 'has_ext', 'pick_frames', 'convert_frame',
-           'convert_file', 'append_rows', 'read_manifest', 'compact_manifest', 'failed_row', 'convert_tracked',
-           'run_tasks', 'run_pool', 'preprocess_dicoms', 'parse_cli_window', 'summary', 'main']
+           'convert_file', 'append_rows', 'read_manifest', 'compact_manifest', 'in_flight', 'failed_row',
+           'convert_tracked', 'run_tasks', 'run_pool', 'preprocess_dicoms', 'parse_cli_window', 'summary', 'main']
 
-# %% ../nbs/04_export.ipynb #e00d8a6f
+# %% ../nbs/04_export.ipynb #8fd89043
 import csv, os, re, sys, tempfile, time, warnings, hashlib
 from concurrent.futures import Executor, FIRST_COMPLETED, wait
 from itertools import islice
@@ -25,7 +25,7 @@ from .loading import DicomPrepError, read_header, read_frame, get_frame_count, r
 from .modality_lut import modality_lut, stored_values
 from .voi_lut import normalize_voi, is_color, parse_window
 
-# %% ../nbs/04_export.ipynb #871968d0
+# %% ../nbs/04_export.ipynb #030e377b
 def resize(img:Image.Image,      # Picture at native size
            size:int|None=224,    # Side of the square output; None keeps native size
            keep_aspect:bool=False # Letterbox instead of stretching
@@ -39,7 +39,7 @@ def resize(img:Image.Image,      # Picture at native size
     out.paste(inner, ((size - inner.width) // 2, (size - inner.height) // 2))
     return out
 
-# %% ../nbs/04_export.ipynb #f2bcaf86
+# %% ../nbs/04_export.ipynb #6323c3a7
 def render_frame(path:str|Path,       # DICOM file
                  frame_idx:int=0,     # Frame to render
                  size:int|None=224,   # Output side; None keeps native size
@@ -66,7 +66,7 @@ def dicom_to_pil(path:str|Path,       # DICOM file
     except DicomPrepError as e:
         warnings.warn(str(e)); return None
 
-# %% ../nbs/04_export.ipynb #dced0d34
+# %% ../nbs/04_export.ipynb #37f3d210
 FORMATS = {'png': '.png', 'jpg': '.jpg', 'npy': '.npy', 'png16': '.png'}
 PNG16_OFFSET = 32768 # `png16` stores modality value + this
 
@@ -89,7 +89,7 @@ def save_image(obj,                 # PIL image, or numpy array for `npy`
         Path(tmp).unlink(missing_ok=True); raise
     return out
 
-# %% ../nbs/04_export.ipynb #cb5fc594
+# %% ../nbs/04_export.ipynb #5a2a1a84
 def modality_array(path:str|Path, # DICOM file
                    frame_idx:int=0, # Frame
                    ds=None,         # Header, if already read
@@ -102,7 +102,7 @@ def modality_array(path:str|Path, # DICOM file
         if is_color(ds): raise DicomPrepError('npy/png16 export is for grayscale images; this one is colour')
         return modality_lut(stored_values(arr, ds) if arr.dtype.kind in 'iu' else arr, ds, frame_idx).astype(np.float32)
 
-# %% ../nbs/04_export.ipynb #4af410a3
+# %% ../nbs/04_export.ipynb #8950b508
 def create_thumbnail(dicom_path:str|Path,  # DICOM file
                      output_path:str|Path, # Image to write
                      frame_idx:int=0,      # Frame to render
@@ -117,7 +117,7 @@ def create_thumbnail(dicom_path:str|Path,  # DICOM file
     save_image(img, output_path, 'jpg' if Path(output_path).suffix.lower() in ('.jpg', '.jpeg') else 'png')
     return True
 
-# %% ../nbs/04_export.ipynb #194be451
+# %% ../nbs/04_export.ipynb #c8b9c7ee
 def safe_part(name:str # One path component
              )->str:   # Letters, digits, '.', '_' and '-' only; never empty, never starting with '.'
     "Sanitize one path component, adding a hash of the original when anything changed."
@@ -141,7 +141,7 @@ def output_path(src:str|Path,   # DICOM file
 
 def has_ext(name): return Path(name).suffix.lower() in ('.dcm', '.dicom', '.dic')
 
-# %% ../nbs/04_export.ipynb #dc65396f
+# %% ../nbs/04_export.ipynb #925d70e6
 MANIFEST_COLUMNS = ['source', 'frame', 'output', 'status', 'error', 'window', 'notes', 'StudyInstanceUID', 'SeriesInstanceUID',
                     'SOPInstanceUID', 'Modality', 'Rows', 'Columns', 'PhotometricInterpretation', 'num_frames']
 
@@ -188,7 +188,7 @@ def convert_file(path:str, src_root:str, dst_root:str, frames='first', fmt='png'
         except DicomPrepError as e: rows.append(row(**{**base, 'output': ''}, status='failed', error=e.reason))
     return rows
 
-# %% ../nbs/04_export.ipynb #61646239
+# %% ../nbs/04_export.ipynb #2c717514
 def append_rows(path:Path, rows:list):
     "Append manifest `rows` to `path`, writing the header if the file is new, and flush."
     new = not path.exists() or path.stat().st_size == 0
@@ -210,21 +210,25 @@ def compact_manifest(path:Path):
         w = csv.DictWriter(f, MANIFEST_COLUMNS); w.writeheader(); w.writerows(sorted(rows.values(), key=lambda r: (r['source'], int(r['frame']))))
     os.replace(tmp, path)
 
-# %% ../nbs/04_export.ipynb #a4ccbb01
-def _marker(dst:Path, path:str)->Path: return dst/'.inflight'/hashlib.sha1(path.encode()).hexdigest()
+# %% ../nbs/04_export.ipynb #46a07754
+def _marker(dst:Path, paths:list)->Path: return dst/'.inflight'/hashlib.sha1(paths[0].encode()).hexdigest()
+
+def in_flight(dst:Path)->set:
+    "The files of every batch whose marker is still in `dst/.inflight` (batches a dead worker never finished)."
+    return {p for m in (dst/'.inflight').iterdir() for p in m.read_text().splitlines()}
 
 def failed_row(path:str, error:str)->dict:
     "A manifest row for a file that failed as a whole."
     return {**{c: '' for c in MANIFEST_COLUMNS}, 'source': path, 'frame': 0, 'status': 'failed', 'error': error}
 
 def convert_tracked(paths:list, src_root:str, dst_root:str, *args)->list:
-    "Run `convert_file` on each of `paths` with an in-flight marker in `dst_root/.inflight`, so a worker's death can be traced to its file."
-    rows = []
+    "Run `convert_file` on each of `paths` under an in-flight marker in `dst_root/.inflight`, so a worker's death can be traced to its batch."
+    m, rows = _marker(Path(dst_root), paths), []
+    m.write_text('\n'.join(paths))
     for path in paths:
-        m = _marker(Path(dst_root), path); m.touch()
         try: rows += convert_file(path, src_root, dst_root, *args)
         except Exception as e: rows.append(failed_row(path, f"worker failed: {type(e).__name__}: {e}")) # MemoryError, a bug: this file only
-        finally: m.unlink(missing_ok=True)
+    m.unlink()
     return rows
 
 def run_tasks(ex:Executor, paths:list, args:tuple, emit,
@@ -251,14 +255,15 @@ def run_pool(paths:list, args:tuple, n_workers:int, emit):
     while paths:
         with ProcessPoolExecutor(n_workers) as ex: lost = run_tasks(ex, paths, args, emit)
         args = args[:7] + (True,) + args[8:] # files of a lost batch may be written already: render them again for real rows
-        suspects = [p for p in lost if _marker(dst, p).exists()] or lost
+        running = in_flight(dst)
+        for m in (dst/'.inflight').iterdir(): m.unlink()
+        suspects = [p for p in lost if p in running] or lost
         for p in suspects:
-            _marker(dst, p).unlink(missing_ok=True)
             with ProcessPoolExecutor(1) as ex:
                 if run_tasks(ex, [p], args, emit, batch=1): emit([failed_row(p, 'worker process died while converting this file (killed, e.g. out of memory)')])
         paths = [p for p in lost if p not in suspects]
 
-# %% ../nbs/04_export.ipynb #770037c0
+# %% ../nbs/04_export.ipynb #bea9e489
 def _progress(done, total, t0, stream=sys.stderr):
     if stream.isatty(): stream.write(f"\r{done}/{total} files, {done / max(time.time() - t0, 1e-9):.1f} files/s"); stream.flush()
 
@@ -289,7 +294,7 @@ def preprocess_dicoms(dicom_dir:str|Path,    # Folder of DICOM files (searched r
     if mpath.exists(): compact_manifest(mpath)
     return rows
 
-# %% ../nbs/04_export.ipynb #81f5ff31
+# %% ../nbs/04_export.ipynb #24aa516a
 def parse_cli_window(window:str|None):
     "Turn the --window option into a `normalize_array` window: 'file', an int, a preset, 'c,w', 'lut', 'minmax', or 'a+b+c' for channels."
     if window in (None, '', 'file'): return None

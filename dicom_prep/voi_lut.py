@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['VOI_FUNCTIONS', 'PRESETS', 'COLOR', 'window_error', 'window_lut', 'voi_lut_table', 'Voi', 'file_windows',
-           'parse_window', 'choose_voi', 'is_inverted', 'lut_index', 'minmax_voi', 'apply_voi', 'to_levels',
+           'parse_window', 'choose_voi', 'is_inverted', 'lut_index', 'lookup', 'minmax_voi', 'apply_voi', 'to_levels',
            'gray_table', 'gray_float', 'is_color', 'palette_rgb', 'color_rgb', 'normalize_voi', 'normalize_array']
 
-# %% ../nbs/03_voi_lut.ipynb #f9885449
+# %% ../nbs/03_voi_lut.ipynb #7c5d8b7a
 from dataclasses import dataclass, field
 import numpy as np
 from fastcore.basics import listify
@@ -16,7 +16,7 @@ from pydicom.pixels import apply_color_lut
 from .loading import DicomPrepError
 from .modality_lut import apply_lut, ds_float, frame_group, lut_entries, modality_lut, padding_mask, stored_range, stored_values
 
-# %% ../nbs/03_voi_lut.ipynb #4b3ad00c
+# %% ../nbs/03_voi_lut.ipynb #b8197643
 VOI_FUNCTIONS = ('LINEAR', 'LINEAR_EXACT', 'SIGMOID')
 
 def window_error(width:float,     # Window Width
@@ -43,7 +43,7 @@ def window_lut(center:float,     # Window Center, in modality units
     if width == 1: return np.where(x <= center - 0.5, 0., 255.)
     return np.clip(((x - (center - 0.5)) / (width - 1) + 0.5) * 255, 0, 255)
 
-# %% ../nbs/03_voi_lut.ipynb #6d873a13
+# %% ../nbs/03_voi_lut.ipynb #309a7111
 def voi_lut_table(x:np.ndarray, # Modality values
                   item:Dataset, # Item of the VOI LUT Sequence
                   ds:Dataset    # Its header
@@ -54,7 +54,7 @@ def voi_lut_table(x:np.ndarray, # Modality values
     top = (1 << min(bits, used if used < bits else bits)) - 1
     return apply_lut(np.round(x), first, entries) * (255 / top)
 
-# %% ../nbs/03_voi_lut.ipynb #53ef8c02
+# %% ../nbs/03_voi_lut.ipynb #6008276d
 @dataclass
 class Voi:
     "A VOI transform: a window, a VOI LUT Sequence item, or nothing (identity) -- with what it was chosen from."
@@ -81,7 +81,7 @@ def _one(keyword, value):
     "Wrap one value of a multi-valued attribute so `ds_float` can parse it."
     d = Dataset(); setattr(d, keyword, str(value).strip() if value is not None else ''); return d
 
-# %% ../nbs/03_voi_lut.ipynb #a36c3c0c
+# %% ../nbs/03_voi_lut.ipynb #50fd8991
 PRESETS = dict(brain=(40, 80), subdural=(80, 200), stroke=(40, 40), temporal_bone=(600, 2800), bone=(400, 1800),
                soft_tissue=(50, 400), lung=(-600, 1500), mediastinum=(50, 350), liver=(30, 150), abdomen=(40, 400))
 
@@ -96,7 +96,7 @@ def parse_window(window # A preset name, `(center, width)`, or 'c,w'
     if (err := window_error(w, center=c)): raise DicomPrepError(f"window {window!r}: {err}")
     return Voi(float(c), float(w), label=label)
 
-# %% ../nbs/03_voi_lut.ipynb #30af033c
+# %% ../nbs/03_voi_lut.ipynb #7d1df5d1
 def choose_voi(ds:Dataset,      # DICOM header
                frame_idx:int=0, # Frame, for enhanced images
                window=None      # None/'file': the file's VOI; an int: that file window; 'lut'; 'minmax'; a preset; (c, w)
@@ -116,13 +116,13 @@ def choose_voi(ds:Dataset,      # DICOM header
     if luts: return Voi(lut=luts[0], label='file VOI LUT 1' + (f" ({luts[0].LUTExplanation})" if luts[0].get('LUTExplanation') else ''), notes=notes)
     return Voi(label='minmax', notes=notes)
 
-# %% ../nbs/03_voi_lut.ipynb #490de76b
+# %% ../nbs/03_voi_lut.ipynb #d73e8039
 def is_inverted(ds:Dataset # DICOM header
                )->bool:    # True when low values must display white
     "Tell whether the output must be flipped (MONOCHROME1 or Presentation LUT Shape INVERSE)."
     return str(ds.get('PhotometricInterpretation', '')).strip() == 'MONOCHROME1' or str(ds.get('PresentationLUTShape', '')).strip() == 'INVERSE'
 
-# %% ../nbs/03_voi_lut.ipynb #70881545
+# %% ../nbs/03_voi_lut.ipynb #2e877469
 def lut_index(arr:np.ndarray, # Integer pixels (8 or 16 bits allocated)
               ds:Dataset      # DICOM header
              )->np.ndarray:   # `stored value - lowest stored value`, unsigned
@@ -133,7 +133,18 @@ def lut_index(arr:np.ndarray, # Integer pixels (8 or 16 bits allocated)
     idx = u & np.array((1 << bits) - 1, dtype=u.dtype)
     return idx ^ np.array(1 << (bits - 1), dtype=u.dtype) if lo < 0 else idx
 
-# %% ../nbs/03_voi_lut.ipynb #8abc5763
+# %% ../nbs/03_voi_lut.ipynb #41d84d0e
+def lookup(table:np.ndarray, # The uint8 table
+           idx:np.ndarray,   # Indices into it, any shape
+           block:int=1 << 16 # Pixels per block
+          )->np.ndarray:     # `table[idx]`
+    "Return `table[idx]`, gathered block by block to bound temporary memory."
+    out = np.empty(idx.shape, table.dtype)
+    fi, fo = idx.reshape(-1), out.reshape(-1)
+    for s in range(0, fi.size, block): np.take(table, fi[s:s + block], out=fo[s:s + block])
+    return out
+
+# %% ../nbs/03_voi_lut.ipynb #e71bb527
 def minmax_voi(values:np.ndarray,      # Modality values present (any shape)
                notes:list=None         # Notes to carry
               )->Voi:                  # The LINEAR window spanning them
@@ -148,7 +159,7 @@ def apply_voi(m:np.ndarray, # Modality values
     "Map modality values to output levels with `voi`."
     return voi_lut_table(m, voi.lut, ds) if voi.lut is not None else window_lut(voi.center, voi.width, m, voi.fn)
 
-# %% ../nbs/03_voi_lut.ipynb #99e1f61e
+# %% ../nbs/03_voi_lut.ipynb #ae879b4c
 def to_levels(y:np.ndarray, # Output of the VOI, 0..255 float
               ds:Dataset    # DICOM header
              )->np.ndarray: # uint8, flipped for MONOCHROME1 / INVERSE
@@ -156,7 +167,7 @@ def to_levels(y:np.ndarray, # Output of the VOI, 0..255 float
     v = np.rint(y).astype(np.uint8)
     return 255 - v if is_inverted(ds) else v
 
-# %% ../nbs/03_voi_lut.ipynb #c06e5739
+# %% ../nbs/03_voi_lut.ipynb #e95954c7
 def gray_table(ds:Dataset,       # DICOM header
                voi:Voi,          # From `choose_voi`
                counts:np.ndarray=None, # Histogram of table indices (needed for min-max)
@@ -172,7 +183,7 @@ def gray_table(ds:Dataset,       # DICOM header
         voi = minmax_voi(m[keep], voi.notes)
     return to_levels(apply_voi(m, voi, ds), ds), voi
 
-# %% ../nbs/03_voi_lut.ipynb #536ab1c8
+# %% ../nbs/03_voi_lut.ipynb #6e09db5e
 def gray_float(arr:np.ndarray,   # Pixels of any numeric type
                ds:Dataset,       # DICOM header
                voi:Voi,          # From `choose_voi`
@@ -186,7 +197,7 @@ def gray_float(arr:np.ndarray,   # Pixels of any numeric type
         voi = minmax_voi(m[~pad] if pad is not None and (~pad).any() else m, voi.notes)
     return to_levels(apply_voi(m, voi, ds), ds), voi
 
-# %% ../nbs/03_voi_lut.ipynb #0d7d5461
+# %% ../nbs/03_voi_lut.ipynb #51a554ae
 COLOR = ('RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_ICT', 'YBR_RCT', 'YBR_PARTIAL_420', 'PALETTE COLOR')
 
 def is_color(ds:Dataset # DICOM header
@@ -216,7 +227,7 @@ def color_rgb(arr:np.ndarray, # Decoded pixels (RGB, or palette indices)
     else: bits = int(ds.get('BitsStored') or arr.itemsize * 8)
     return (arr >> (bits - 8) if bits > 8 else arr).astype(np.uint8)
 
-# %% ../nbs/03_voi_lut.ipynb #a783060c
+# %% ../nbs/03_voi_lut.ipynb #64a0fe05
 def normalize_voi(arr:np.ndarray, # Decoded pixels of one frame
                   ds:Dataset,     # DICOM header
                   frame_idx:int=0,# Frame (per-frame rescale and windows)
@@ -232,7 +243,7 @@ def normalize_voi(arr:np.ndarray, # Decoded pixels of one frame
         idx = lut_index(arr, ds)
         counts = np.bincount(idx.ravel(), minlength=1 << (stored_range(ds)[1] - stored_range(ds)[0]).bit_length()) if voi.center is None and voi.lut is None else None
         table, voi = gray_table(ds, voi, counts, frame_idx)
-        return table.take(idx), voi.label, voi.notes # `take` gathers 2x faster than `table[idx]`
+        return lookup(table, idx), voi.label, voi.notes
     img, voi = gray_float(arr, ds, voi, frame_idx)
     return img, voi.label, voi.notes
 
