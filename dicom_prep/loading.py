@@ -5,9 +5,10 @@
 # %% auto #0
 __all__ = ['PLUGIN_PACKAGES', 'MAX_FRAME_BYTES', 'MAX_FRAMES', 'SMALL_FRAME_BYTES', 'DicomPrepError', 'reading', 'read_header',
            'get_frame_count', 'extract_frame', 'plugin_package', 'missing_pixels_reason', 'check_decodable',
-           'frame_bytes', 'check_size', 'check_complete', 'read_frame', 'iter_dicom_frames', 'get_dicom_info']
+           'frame_bytes', 'check_size', 'check_complete', 'read_frame', 'read_frames', 'iter_dicom_frames',
+           'get_dicom_info']
 
-# %% ../nbs/01_loading.ipynb #0773b36c
+# %% ../nbs/01_loading.ipynb #9d4cb93f
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,11 +17,11 @@ from fastcore.basics import AttrDict, listify
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.dataelem import RawDataElement
-from pydicom.pixels import get_decoder, pixel_array
+from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian
 
-# %% ../nbs/01_loading.ipynb #96a889a4
+# %% ../nbs/01_loading.ipynb #c846b620
 class DicomPrepError(ValueError):
     "A DICOM file that cannot be converted, with the reason and (when known) the file."
     def __init__(self, reason:str, path:str|Path|None=None): self.reason,self.path = reason,path
@@ -36,7 +37,7 @@ def reading(path:str|Path # The file being worked on
         raise
     except Exception as e: raise DicomPrepError(f"{type(e).__name__}: {e}", path) from e
 
-# %% ../nbs/01_loading.ipynb #382c71b4
+# %% ../nbs/01_loading.ipynb #09c16f4a
 def _fill_transfer_syntax(ds:Dataset):
     "Set a missing Transfer Syntax UID from the encoding the parser found, noting it in `ds.syntax_guessed`."
     ds.syntax_guessed = not ds.file_meta.get('TransferSyntaxUID')
@@ -58,7 +59,7 @@ def read_header(path:str|Path # DICOM file
         _fill_transfer_syntax(ds)
         return ds
 
-# %% ../nbs/01_loading.ipynb #e5a88f28
+# %% ../nbs/01_loading.ipynb #b264f20f
 def get_frame_count(ds:Dataset # DICOM header
                    )->int:     # Number of frames, 1 when the tag is absent
     "Return the number of frames in `ds`."
@@ -69,7 +70,7 @@ def get_frame_count(ds:Dataset # DICOM header
     if n < 1: raise DicomPrepError(f"Number of Frames is {n}")
     return n
 
-# %% ../nbs/01_loading.ipynb #7c536b7b
+# %% ../nbs/01_loading.ipynb #04ff65e4
 def extract_frame(pixel_array:np.ndarray, # Decoded pixels, one frame or many
                   frame_idx:int=0,        # Frame to return
                   ds:Dataset|None=None    # Header, to tell frames from colour samples
@@ -83,7 +84,7 @@ def extract_frame(pixel_array:np.ndarray, # Decoded pixels, one frame or many
     if not 0 <= frame_idx < len(a): raise DicomPrepError(f"frame {frame_idx} out of range (0..{len(a)-1})")
     return a[frame_idx]
 
-# %% ../nbs/01_loading.ipynb #72443cbb
+# %% ../nbs/01_loading.ipynb #3b5f0394
 PLUGIN_PACKAGES = {'JPEG 2000': 'pylibjpeg-openjpeg', 'JPEG-LS': 'pylibjpeg-libjpeg', 'JPEG': 'pylibjpeg-libjpeg',
                    'RLE': 'pylibjpeg-rle', 'High-Throughput JPEG 2000': 'pylibjpeg-openjpeg'}
 
@@ -112,7 +113,7 @@ def check_decodable(ds:Dataset # DICOM header
     if not decoder.is_available:
         raise DicomPrepError(f"transfer syntax {uid.name} ({uid}) needs a decoder plugin: pip install {plugin_package(uid)}")
 
-# %% ../nbs/01_loading.ipynb #72972a49
+# %% ../nbs/01_loading.ipynb #96557abf
 MAX_FRAME_BYTES = 2**30 # Largest decoded frame accepted by default (1 GiB)
 MAX_FRAMES = 100_000    # Largest Number of Frames accepted by default
 
@@ -133,7 +134,7 @@ def check_size(ds:Dataset,                    # DICOM header
     if (n := get_frame_count(ds)) > max_frames:
         raise DicomPrepError(f"Number of Frames {n:,} is over the limit of {max_frames:,} (raise max_frames to allow it)")
 
-# %% ../nbs/01_loading.ipynb #3ce9126e
+# %% ../nbs/01_loading.ipynb #cd041efd
 def check_complete(ds:Dataset # DICOM header, Pixel Data deferred
                   ):
     "Raise `DicomPrepError` when uncompressed Pixel Data is shorter than the header requires."
@@ -144,7 +145,7 @@ def check_complete(ds:Dataset # DICOM header, Pixel Data deferred
     need = get_expected_length(ds, 'bytes')
     if have < need: raise DicomPrepError(f"Pixel Data is truncated: {have:,} bytes where the header needs {need:,}")
 
-# %% ../nbs/01_loading.ipynb #ac667106
+# %% ../nbs/01_loading.ipynb #dafe3226
 SMALL_FRAME_BYTES = 2**21 # Frames up to this size decode from the parsed header (faster); larger ones from the file (less memory)
 
 def read_frame(path:str|Path,          # DICOM file
@@ -167,14 +168,38 @@ def read_frame(path:str|Path,          # DICOM file
             except Exception as e: raise DicomPrepError(f"cannot decode {uid.name} pixel data (corrupt or unsupported stream): {' '.join(str(e).split())}") from e
         return arr.astype(arr.dtype.newbyteorder('='), copy=False)
 
-# %% ../nbs/01_loading.ipynb #fe29c361
+# %% ../nbs/01_loading.ipynb #b3c583a2
+def read_frames(path:str|Path,        # DICOM file
+                idxs:list,            # Frames to decode, in increasing order
+                ds:Dataset|None=None, # Its header, if already read
+                max_frame_bytes:int=MAX_FRAME_BYTES # Decompression bomb guard
+               ):                     # Yields the stored values of each frame in `idxs`
+    "Decode the frames `idxs` of `path` in one pass."
+    if ds is None: ds = read_header(path)
+    uid, n = UID(ds.file_meta.TransferSyntaxUID), get_frame_count(ds)
+    if len(idxs) < 2 or ds.syntax_guessed or uid.is_deflated:
+        for i in idxs: yield read_frame(path, i, ds, max_frame_bytes)
+        return
+    with reading(path):
+        check_decodable(ds); check_size(ds, max_frame_bytes); check_complete(ds)
+        if idxs[0] < 0 or idxs[-1] >= n: raise DicomPrepError(f"frames {idxs[0]}..{idxs[-1]} out of range (0..{n-1})")
+        frames = iter_pixels(path, indices=idxs)
+    while True:
+        with reading(path), warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            try: arr = next(frames)
+            except StopIteration: return
+            except Exception as e: raise DicomPrepError(f"cannot decode {uid.name} pixel data (corrupt or unsupported stream): {' '.join(str(e).split())}") from e
+        yield arr.astype(arr.dtype.newbyteorder('='), copy=False)
+
+# %% ../nbs/01_loading.ipynb #95e63c1c
 def iter_dicom_frames(path:str|Path # DICOM file
                      ):             # Yields `(path, frame_idx)` for every frame
     "Yield one `(path, frame_idx)` per frame of `path`, reading only the header."
     with reading(path): n = get_frame_count(read_header(path))
     for i in range(n): yield path, i
 
-# %% ../nbs/01_loading.ipynb #bca37a50
+# %% ../nbs/01_loading.ipynb #3221aa10
 def _floats(v): return [float(x) for x in listify(v)] if v not in (None, '') else []
 
 def get_dicom_info(path:str|Path # DICOM file
