@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['PLUGIN_PACKAGES', 'MAX_FRAME_BYTES', 'MAX_FRAMES', 'SMALL_FRAME_BYTES', 'DicomPrepError', 'reading', 'read_header',
            'get_frame_count', 'extract_frame', 'plugin_package', 'missing_pixels_reason', 'check_decodable',
-           'frame_bytes', 'check_size', 'check_complete', 'read_frame', 'read_frames', 'iter_dicom_frames',
-           'get_dicom_info']
+           'frame_bytes', 'check_size', 'check_complete', 'decode_error', 'read_frame', 'read_frames',
+           'iter_dicom_frames', 'get_dicom_info']
 
-# %% ../nbs/01_loading.ipynb #9d4cb93f
+# %% ../nbs/01_loading.ipynb #d04a3358
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +21,7 @@ from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian
 
-# %% ../nbs/01_loading.ipynb #c846b620
+# %% ../nbs/01_loading.ipynb #90b122f1
 class DicomPrepError(ValueError):
     "A DICOM file that cannot be converted, with the reason and (when known) the file."
     def __init__(self, reason:str, path:str|Path|None=None): self.reason,self.path = reason,path
@@ -37,7 +37,7 @@ def reading(path:str|Path # The file being worked on
         raise
     except Exception as e: raise DicomPrepError(f"{type(e).__name__}: {e}", path) from e
 
-# %% ../nbs/01_loading.ipynb #09c16f4a
+# %% ../nbs/01_loading.ipynb #5f5e4e00
 def _fill_transfer_syntax(ds:Dataset):
     "Set a missing Transfer Syntax UID from the encoding the parser found, noting it in `ds.syntax_guessed`."
     ds.syntax_guessed = not ds.file_meta.get('TransferSyntaxUID')
@@ -59,7 +59,7 @@ def read_header(path:str|Path # DICOM file
         _fill_transfer_syntax(ds)
         return ds
 
-# %% ../nbs/01_loading.ipynb #b264f20f
+# %% ../nbs/01_loading.ipynb #6174f806
 def get_frame_count(ds:Dataset # DICOM header
                    )->int:     # Number of frames, 1 when the tag is absent
     "Return the number of frames in `ds`."
@@ -70,7 +70,7 @@ def get_frame_count(ds:Dataset # DICOM header
     if n < 1: raise DicomPrepError(f"Number of Frames is {n}")
     return n
 
-# %% ../nbs/01_loading.ipynb #04ff65e4
+# %% ../nbs/01_loading.ipynb #42102a21
 def extract_frame(pixel_array:np.ndarray, # Decoded pixels, one frame or many
                   frame_idx:int=0,        # Frame to return
                   ds:Dataset|None=None    # Header, to tell frames from colour samples
@@ -84,7 +84,7 @@ def extract_frame(pixel_array:np.ndarray, # Decoded pixels, one frame or many
     if not 0 <= frame_idx < len(a): raise DicomPrepError(f"frame {frame_idx} out of range (0..{len(a)-1})")
     return a[frame_idx]
 
-# %% ../nbs/01_loading.ipynb #3b5f0394
+# %% ../nbs/01_loading.ipynb #ff3082a3
 PLUGIN_PACKAGES = {'JPEG 2000': 'pylibjpeg-openjpeg', 'JPEG-LS': 'pylibjpeg-libjpeg', 'JPEG': 'pylibjpeg-libjpeg',
                    'RLE': 'pylibjpeg-rle', 'High-Throughput JPEG 2000': 'pylibjpeg-openjpeg'}
 
@@ -113,7 +113,7 @@ def check_decodable(ds:Dataset # DICOM header
     if not decoder.is_available:
         raise DicomPrepError(f"transfer syntax {uid.name} ({uid}) needs a decoder plugin: pip install {plugin_package(uid)}")
 
-# %% ../nbs/01_loading.ipynb #96557abf
+# %% ../nbs/01_loading.ipynb #6fb7687d
 MAX_FRAME_BYTES = 2**30 # Largest decoded frame accepted by default (1 GiB)
 MAX_FRAMES = 100_000    # Largest Number of Frames accepted by default
 
@@ -134,7 +134,7 @@ def check_size(ds:Dataset,                    # DICOM header
     if (n := get_frame_count(ds)) > max_frames:
         raise DicomPrepError(f"Number of Frames {n:,} is over the limit of {max_frames:,} (raise max_frames to allow it)")
 
-# %% ../nbs/01_loading.ipynb #cd041efd
+# %% ../nbs/01_loading.ipynb #fa81ff95
 def check_complete(ds:Dataset # DICOM header, Pixel Data deferred
                   ):
     "Raise `DicomPrepError` when uncompressed Pixel Data is shorter than the header requires."
@@ -145,7 +145,11 @@ def check_complete(ds:Dataset # DICOM header, Pixel Data deferred
     need = get_expected_length(ds, 'bytes')
     if have < need: raise DicomPrepError(f"Pixel Data is truncated: {have:,} bytes where the header needs {need:,}")
 
-# %% ../nbs/01_loading.ipynb #dafe3226
+# %% ../nbs/01_loading.ipynb #02836e9f
+def decode_error(uid:UID, e:Exception)->DicomPrepError:
+    "The error for a decoder failure: the syntax, and the decoders' own words on one line."
+    return DicomPrepError(f"cannot decode {uid.name} pixel data (corrupt or unsupported stream): {' '.join(str(e).split())}")
+
 SMALL_FRAME_BYTES = 2**21 # Frames up to this size decode from the parsed header (faster); larger ones from the file (less memory)
 
 def read_frame(path:str|Path,          # DICOM file
@@ -165,10 +169,10 @@ def read_frame(path:str|Path,          # DICOM file
             from_ds = ds.syntax_guessed or uid.is_deflated or (n == 1 and frame_bytes(ds) <= SMALL_FRAME_BYTES)
             try: arr = pixel_array(ds if from_ds else path, index=frame_idx if n > 1 else None)
             except (MemoryError, DicomPrepError): raise
-            except Exception as e: raise DicomPrepError(f"cannot decode {uid.name} pixel data (corrupt or unsupported stream): {' '.join(str(e).split())}") from e
+            except Exception as e: raise decode_error(uid, e) from e
         return arr.astype(arr.dtype.newbyteorder('='), copy=False)
 
-# %% ../nbs/01_loading.ipynb #b3c583a2
+# %% ../nbs/01_loading.ipynb #1e3fd060
 def read_frames(path:str|Path,        # DICOM file
                 idxs:list,            # Frames to decode, in increasing order
                 ds:Dataset|None=None, # Its header, if already read
@@ -189,17 +193,17 @@ def read_frames(path:str|Path,        # DICOM file
             warnings.simplefilter('ignore')
             try: arr = next(frames)
             except StopIteration: return
-            except Exception as e: raise DicomPrepError(f"cannot decode {uid.name} pixel data (corrupt or unsupported stream): {' '.join(str(e).split())}") from e
+            except Exception as e: raise decode_error(uid, e) from e
         yield arr.astype(arr.dtype.newbyteorder('='), copy=False)
 
-# %% ../nbs/01_loading.ipynb #95e63c1c
+# %% ../nbs/01_loading.ipynb #4db389e8
 def iter_dicom_frames(path:str|Path # DICOM file
                      ):             # Yields `(path, frame_idx)` for every frame
     "Yield one `(path, frame_idx)` per frame of `path`, reading only the header."
     with reading(path): n = get_frame_count(read_header(path))
     for i in range(n): yield path, i
 
-# %% ../nbs/01_loading.ipynb #3221aa10
+# %% ../nbs/01_loading.ipynb #5c272a7e
 def _floats(v): return [float(x) for x in listify(v)] if v not in (None, '') else []
 
 def get_dicom_info(path:str|Path # DICOM file
