@@ -9,7 +9,7 @@ __all__ = ['FORMATS', 'PNG16_OFFSET', 'MANIFEST_COLUMNS', 'resize', 'render_fram
            'failed_row', 'convert_tracked', 'run_tasks', 'run_pool', 'preprocess_dicoms', 'parse_cli_window', 'summary',
            'main']
 
-# %% ../nbs/04_export.ipynb #c8d7dc8d
+# %% ../nbs/04_export.ipynb #209c3789
 import csv, os, re, sys, tempfile, time, warnings, hashlib
 from concurrent.futures import Executor, FIRST_COMPLETED, wait
 from itertools import islice
@@ -26,7 +26,7 @@ from .loading import DicomPrepError, read_header, read_frame, read_frames, get_f
 from .modality_lut import modality_lut, stored_values
 from .voi_lut import normalize_voi, is_color, parse_window
 
-# %% ../nbs/04_export.ipynb #ce76768d
+# %% ../nbs/04_export.ipynb #274c57d0
 def resize(img:Image.Image,      # Picture at native size
            size:int|None=224,    # Side of the square output; None keeps native size
            keep_aspect:bool=False # Letterbox instead of stretching
@@ -40,7 +40,7 @@ def resize(img:Image.Image,      # Picture at native size
     out.paste(inner, ((size - inner.width) // 2, (size - inner.height) // 2))
     return out
 
-# %% ../nbs/04_export.ipynb #312fcebc
+# %% ../nbs/04_export.ipynb #4d16fc85
 def render_frame(path:str|Path,       # DICOM file
                  frame_idx:int=0,     # Frame to render
                  size:int|None=224,   # Output side; None keeps native size
@@ -69,7 +69,7 @@ def dicom_to_pil(path:str|Path,       # DICOM file
     except DicomPrepError as e:
         warnings.warn(str(e)); return None
 
-# %% ../nbs/04_export.ipynb #56b69aaf
+# %% ../nbs/04_export.ipynb #006d3772
 FORMATS = {'png': '.png', 'jpg': '.jpg', 'npy': '.npy', 'png16': '.png'}
 PNG16_OFFSET = 32768 # `png16` stores modality value + this
 
@@ -92,7 +92,7 @@ def save_image(obj,                 # PIL image, or numpy array for `npy`
         Path(tmp).unlink(missing_ok=True); raise
     return out
 
-# %% ../nbs/04_export.ipynb #1f991c48
+# %% ../nbs/04_export.ipynb #9b79429c
 def modality_array(path:str|Path, # DICOM file
                    frame_idx:int=0, # Frame
                    ds=None,         # Header, if already read
@@ -107,7 +107,7 @@ def modality_values(arr:np.ndarray, ds, frame_idx:int=0)->np.ndarray:
     if is_color(ds): raise DicomPrepError('npy/png16 export is for grayscale images; this one is colour')
     return modality_lut(stored_values(arr, ds) if arr.dtype.kind in 'iu' else arr, ds, frame_idx).astype(np.float32)
 
-# %% ../nbs/04_export.ipynb #af2c2bc0
+# %% ../nbs/04_export.ipynb #20b5fd41
 def create_thumbnail(dicom_path:str|Path,  # DICOM file
                      output_path:str|Path, # Image to write
                      frame_idx:int=0,      # Frame to render
@@ -122,7 +122,7 @@ def create_thumbnail(dicom_path:str|Path,  # DICOM file
     save_image(img, output_path, 'jpg' if Path(output_path).suffix.lower() in ('.jpg', '.jpeg') else 'png')
     return True
 
-# %% ../nbs/04_export.ipynb #ee765ea9
+# %% ../nbs/04_export.ipynb #11119fb9
 def safe_part(name:str # One path component
              )->str:   # Letters, digits, '.', '_' and '-' only; never empty, never starting with '.'
     "Sanitize one path component, adding a hash of the original when anything changed."
@@ -144,7 +144,7 @@ def output_path(src:str|Path,   # DICOM file
     name = stem + (f"_f{frame_idx:04d}" if n_frames > 1 else '') + FORMATS[fmt]
     return Path(dst_root).joinpath(*parts[:-1], name)
 
-# %% ../nbs/04_export.ipynb #f3bd2473
+# %% ../nbs/04_export.ipynb #2762b56a
 MANIFEST_COLUMNS = ['source', 'frame', 'output', 'status', 'error', 'window', 'notes', 'StudyInstanceUID', 'SeriesInstanceUID',
                     'SOPInstanceUID', 'Modality', 'Rows', 'Columns', 'PhotometricInterpretation', 'num_frames']
 
@@ -195,7 +195,7 @@ def convert_file(path:str, src_root:str, dst_root:str, frames='first', fmt='png'
             rows += [row(**{**b, 'output': ''}, status='failed', error=e.reason) for _, _, b in todo[k:]]; break
     return rows
 
-# %% ../nbs/04_export.ipynb #97fb4bcc
+# %% ../nbs/04_export.ipynb #30387f72
 def append_rows(path:Path, rows:list):
     "Append manifest `rows` to `path`, writing the header if the file is new, and flush."
     new = not path.exists() or path.stat().st_size == 0
@@ -217,7 +217,7 @@ def compact_manifest(path:Path):
         w = csv.DictWriter(f, MANIFEST_COLUMNS); w.writeheader(); w.writerows(sorted(rows.values(), key=lambda r: (r['source'], int(r['frame']))))
     os.replace(tmp, path)
 
-# %% ../nbs/04_export.ipynb #27daaf06
+# %% ../nbs/04_export.ipynb #f172828d
 def _marker(dst:Path, paths:list)->Path: return dst/'.inflight'/hashlib.sha1(paths[0].encode()).hexdigest()
 
 def in_flight(dst:Path)->set:
@@ -270,7 +270,7 @@ def run_pool(paths:list, args:tuple, n_workers:int, emit):
                 if run_tasks(ex, [p], args, emit, batch=1): emit([failed_row(p, 'worker process died while converting this file (killed, e.g. out of memory)')])
         paths = [p for p in lost if p not in suspects]
 
-# %% ../nbs/04_export.ipynb #b441565e
+# %% ../nbs/04_export.ipynb #a51fd097
 def _progress(done, total, t0, stream=sys.stderr):
     if stream.isatty(): stream.write(f"\r{done}/{total} files, {done / max(time.time() - t0, 1e-9):.1f} files/s"); stream.flush()
 
@@ -291,9 +291,9 @@ def preprocess_dicoms(dicom_dir:str|Path,    # Folder of DICOM files (searched r
     if fmt not in FORMATS: raise DicomPrepError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     src, dst = Path(dicom_dir), Path(thumb_dir); (dst/'.inflight').mkdir(parents=True, exist_ok=True)
     for stale in [*dst.rglob('.*.part'), *(dst/'.inflight').iterdir()]: stale.unlink(missing_ok=True)
-    files, mpath, rows, t0 = [str(f) for f in find_dicoms(src, with_study=False)], dst/manifest, [], time.time()
+    files, mpath, rows, done, t0 = [str(f) for f in find_dicoms(src, with_study=False)], dst/manifest, [], set(), time.time()
     def emit(new):
-        rows.extend(new); append_rows(mpath, new); _progress(len({r['source'] for r in rows}), len(files), t0)
+        rows.extend(new); append_rows(mpath, new); done.update(r['source'] for r in new); _progress(len(done), len(files), t0)
     args = (str(src), str(dst), frames, fmt, size, window, keep_aspect, overwrite, max_frame_bytes)
     if executor is not None: run_tasks(executor, files, args, emit)
     else: run_pool(files, args, os.cpu_count() if n_workers is None else n_workers, emit)
@@ -301,7 +301,7 @@ def preprocess_dicoms(dicom_dir:str|Path,    # Folder of DICOM files (searched r
     if mpath.exists(): compact_manifest(mpath)
     return rows
 
-# %% ../nbs/04_export.ipynb #0266daf7
+# %% ../nbs/04_export.ipynb #9034feb3
 def parse_cli_window(window:str|None):
     "Turn the --window option into a `normalize_array` window: 'file', an int, a preset, 'c,w', 'lut', 'minmax', or 'a+b+c' for channels."
     if window in (None, '', 'file'): return None

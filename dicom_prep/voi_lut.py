@@ -7,7 +7,7 @@ __all__ = ['VOI_FUNCTIONS', 'PRESETS', 'COLOR', 'window_error', 'window_lut', 'v
            'parse_window', 'choose_voi', 'is_inverted', 'lut_index', 'lookup', 'minmax_voi', 'apply_voi', 'to_levels',
            'gray_table', 'gray_float', 'is_color', 'palette_rgb', 'color_rgb', 'normalize_voi', 'normalize_array']
 
-# %% ../nbs/03_voi_lut.ipynb #7c5d8b7a
+# %% ../nbs/03_voi_lut.ipynb #c3db38f2
 from dataclasses import dataclass, field
 import numpy as np
 from fastcore.basics import listify
@@ -16,7 +16,7 @@ from pydicom.pixels import apply_color_lut
 from .loading import DicomPrepError
 from .modality_lut import apply_lut, ds_float, frame_group, lut_entries, modality_lut, padding_mask, stored_range, stored_values
 
-# %% ../nbs/03_voi_lut.ipynb #b8197643
+# %% ../nbs/03_voi_lut.ipynb #13741508
 VOI_FUNCTIONS = ('LINEAR', 'LINEAR_EXACT', 'SIGMOID')
 
 def window_error(width:float,     # Window Width
@@ -43,18 +43,17 @@ def window_lut(center:float,     # Window Center, in modality units
     if width == 1: return np.where(x <= center - 0.5, 0., 255.)
     return np.clip(((x - (center - 0.5)) / (width - 1) + 0.5) * 255, 0, 255)
 
-# %% ../nbs/03_voi_lut.ipynb #309a7111
+# %% ../nbs/03_voi_lut.ipynb #9889ae61
 def voi_lut_table(x:np.ndarray, # Modality values
                   item:Dataset, # Item of the VOI LUT Sequence
                   ds:Dataset    # Its header
                  )->np.ndarray: # Values in 0..255, float
     "Map modality values through a VOI LUT Sequence item, scaled to 0..255."
     first, bits, entries = lut_entries(item, ds)
-    used = max(int(entries.max()).bit_length(), 1)
-    top = (1 << min(bits, used if used < bits else bits)) - 1
+    top = (1 << min(bits, max(int(entries.max()).bit_length(), 1))) - 1 # the bits the data use, when fewer than declared
     return apply_lut(np.round(x), first, entries) * (255 / top)
 
-# %% ../nbs/03_voi_lut.ipynb #6008276d
+# %% ../nbs/03_voi_lut.ipynb #095fbd63
 @dataclass
 class Voi:
     "A VOI transform: a window, a VOI LUT Sequence item, or nothing (identity) -- with what it was chosen from."
@@ -62,6 +61,8 @@ class Voi:
     lut:Dataset=None                     # a VOI LUT Sequence item
     label:str=''                         # what was used, for people: 'file window 1 (WINDOW1)', 'minmax', ...
     notes:list=field(default_factory=list) # why the obvious choice was not used
+    @property
+    def is_minmax(self)->bool: return self.center is None and self.lut is None # to be resolved from the pixels
 
 def file_windows(ds:Dataset,     # DICOM header
                  frame_idx:int=0 # Frame, for enhanced images
@@ -81,7 +82,7 @@ def _one(keyword, value):
     "Wrap one value of a multi-valued attribute so `ds_float` can parse it."
     d = Dataset(); setattr(d, keyword, str(value).strip() if value is not None else ''); return d
 
-# %% ../nbs/03_voi_lut.ipynb #50fd8991
+# %% ../nbs/03_voi_lut.ipynb #a2fd38a3
 PRESETS = dict(brain=(40, 80), subdural=(80, 200), stroke=(40, 40), temporal_bone=(600, 2800), bone=(400, 1800),
                soft_tissue=(50, 400), lung=(-600, 1500), mediastinum=(50, 350), liver=(30, 150), abdomen=(40, 400))
 
@@ -96,7 +97,7 @@ def parse_window(window # A preset name, `(center, width)`, or 'c,w'
     if (err := window_error(w, center=c)): raise DicomPrepError(f"window {window!r}: {err}")
     return Voi(float(c), float(w), label=label)
 
-# %% ../nbs/03_voi_lut.ipynb #7d1df5d1
+# %% ../nbs/03_voi_lut.ipynb #19308822
 def choose_voi(ds:Dataset,      # DICOM header
                frame_idx:int=0, # Frame, for enhanced images
                window=None      # None/'file': the file's VOI; an int: that file window; 'lut'; 'minmax'; a preset; (c, w)
@@ -116,13 +117,13 @@ def choose_voi(ds:Dataset,      # DICOM header
     if luts: return Voi(lut=luts[0], label='file VOI LUT 1' + (f" ({luts[0].LUTExplanation})" if luts[0].get('LUTExplanation') else ''), notes=notes)
     return Voi(label='minmax', notes=notes)
 
-# %% ../nbs/03_voi_lut.ipynb #d73e8039
+# %% ../nbs/03_voi_lut.ipynb #15069cff
 def is_inverted(ds:Dataset # DICOM header
                )->bool:    # True when low values must display white
     "Tell whether the output must be flipped (MONOCHROME1 or Presentation LUT Shape INVERSE)."
     return str(ds.get('PhotometricInterpretation', '')).strip() == 'MONOCHROME1' or str(ds.get('PresentationLUTShape', '')).strip() == 'INVERSE'
 
-# %% ../nbs/03_voi_lut.ipynb #2e877469
+# %% ../nbs/03_voi_lut.ipynb #5b1448bb
 def lut_index(arr:np.ndarray, # Integer pixels (8 or 16 bits allocated)
               ds:Dataset      # DICOM header
              )->np.ndarray:   # `stored value - lowest stored value`, unsigned
@@ -133,7 +134,7 @@ def lut_index(arr:np.ndarray, # Integer pixels (8 or 16 bits allocated)
     idx = u & np.array((1 << bits) - 1, dtype=u.dtype)
     return idx ^ np.array(1 << (bits - 1), dtype=u.dtype) if lo < 0 else idx
 
-# %% ../nbs/03_voi_lut.ipynb #41d84d0e
+# %% ../nbs/03_voi_lut.ipynb #a7d8712c
 def lookup(table:np.ndarray, # The uint8 table
            idx:np.ndarray,   # Indices into it, any shape
            block:int=1 << 16 # Pixels per block
@@ -144,7 +145,7 @@ def lookup(table:np.ndarray, # The uint8 table
     for s in range(0, fi.size, block): np.take(table, fi[s:s + block], out=fo[s:s + block])
     return out
 
-# %% ../nbs/03_voi_lut.ipynb #e71bb527
+# %% ../nbs/03_voi_lut.ipynb #d01543bf
 def minmax_voi(values:np.ndarray,      # Modality values present (any shape)
                notes:list=None         # Notes to carry
               )->Voi:                  # The LINEAR window spanning them
@@ -159,7 +160,7 @@ def apply_voi(m:np.ndarray, # Modality values
     "Map modality values to output levels with `voi`."
     return voi_lut_table(m, voi.lut, ds) if voi.lut is not None else window_lut(voi.center, voi.width, m, voi.fn)
 
-# %% ../nbs/03_voi_lut.ipynb #ae879b4c
+# %% ../nbs/03_voi_lut.ipynb #bace65da
 def to_levels(y:np.ndarray, # Output of the VOI, 0..255 float
               ds:Dataset    # DICOM header
              )->np.ndarray: # uint8, flipped for MONOCHROME1 / INVERSE
@@ -167,7 +168,7 @@ def to_levels(y:np.ndarray, # Output of the VOI, 0..255 float
     v = np.rint(y).astype(np.uint8)
     return 255 - v if is_inverted(ds) else v
 
-# %% ../nbs/03_voi_lut.ipynb #e95954c7
+# %% ../nbs/03_voi_lut.ipynb #85702e70
 def gray_table(ds:Dataset,       # DICOM header
                voi:Voi,          # From `choose_voi`
                counts:np.ndarray=None, # Histogram of table indices (needed for min-max)
@@ -177,13 +178,13 @@ def gray_table(ds:Dataset,       # DICOM header
     lo, hi = stored_range(ds)
     x = np.arange(lo, hi + 1)
     m = modality_lut(x, ds, frame_idx)
-    if voi.center is None and voi.lut is None:
+    if voi.is_minmax:
         keep = counts > 0
         if (pad := padding_mask(x, ds)) is not None and (keep & ~pad).any(): keep &= ~pad
         voi = minmax_voi(m[keep], voi.notes)
     return to_levels(apply_voi(m, voi, ds), ds), voi
 
-# %% ../nbs/03_voi_lut.ipynb #6e09db5e
+# %% ../nbs/03_voi_lut.ipynb #7989b9f4
 def gray_float(arr:np.ndarray,   # Pixels of any numeric type
                ds:Dataset,       # DICOM header
                voi:Voi,          # From `choose_voi`
@@ -192,12 +193,12 @@ def gray_float(arr:np.ndarray,   # Pixels of any numeric type
     "Apply Modality LUT, VOI and inversion to `arr` in floating point."
     s = stored_values(arr, ds) if arr.dtype.kind in 'iu' else arr
     m = modality_lut(s, ds, frame_idx)
-    if voi.center is None and voi.lut is None:
+    if voi.is_minmax:
         pad = padding_mask(s, ds) if arr.dtype.kind in 'iu' else None
         voi = minmax_voi(m[~pad] if pad is not None and (~pad).any() else m, voi.notes)
     return to_levels(apply_voi(m, voi, ds), ds), voi
 
-# %% ../nbs/03_voi_lut.ipynb #51a554ae
+# %% ../nbs/03_voi_lut.ipynb #eb2745ee
 COLOR = ('RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_ICT', 'YBR_RCT', 'YBR_PARTIAL_420', 'PALETTE COLOR')
 
 def is_color(ds:Dataset # DICOM header
@@ -227,7 +228,7 @@ def color_rgb(arr:np.ndarray, # Decoded pixels (RGB, or palette indices)
     else: bits = int(ds.get('BitsStored') or arr.itemsize * 8)
     return (arr >> (bits - 8) if bits > 8 else arr).astype(np.uint8)
 
-# %% ../nbs/03_voi_lut.ipynb #64a0fe05
+# %% ../nbs/03_voi_lut.ipynb #1f726991
 def normalize_voi(arr:np.ndarray, # Decoded pixels of one frame
                   ds:Dataset,     # DICOM header
                   frame_idx:int=0,# Frame (per-frame rescale and windows)
@@ -240,8 +241,8 @@ def normalize_voi(arr:np.ndarray, # Decoded pixels of one frame
         return np.stack([c[0] for c in chans], -1), '|'.join(c[1] for c in chans), sum((c[2] for c in chans), [])
     voi = choose_voi(ds, frame_idx, window)
     if arr.dtype.kind in 'iu' and arr.itemsize <= 2:
-        idx = lut_index(arr, ds)
-        counts = np.bincount(idx.ravel(), minlength=1 << (stored_range(ds)[1] - stored_range(ds)[0]).bit_length()) if voi.center is None and voi.lut is None else None
+        idx, (lo, hi) = lut_index(arr, ds), stored_range(ds)
+        counts = np.bincount(idx.ravel(), minlength=hi - lo + 1) if voi.is_minmax else None
         table, voi = gray_table(ds, voi, counts, frame_idx)
         return lookup(table, idx), voi.label, voi.notes
     img, voi = gray_float(arr, ds, voi, frame_idx)
