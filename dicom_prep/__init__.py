@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 __all__ = ['is_dicom_magic', 'find_dicoms', 'DicomPrepError', 'get_frame_count', 'extract_frame', 'iter_dicom_frames',
            'get_dicom_info', 'normalize_array', 'PRESETS', 'dicom_to_pil', 'create_thumbnail', 'preprocess_dicoms']
 
-# %% ../nbs/index.ipynb #30eb5826
+# %% ../nbs/index.ipynb #51c4548a
 from .discovery import is_dicom_magic, find_dicoms
 from .loading import DicomPrepError, get_frame_count, extract_frame, iter_dicom_frames, get_dicom_info
 from .voi_lut import normalize_array, PRESETS

@@ -4,12 +4,12 @@
 
 # %% auto #0
 __all__ = ['FORMATS', 'PNG16_OFFSET', 'MANIFEST_COLUMNS', 'resize', 'render_frame', 'render_array', 'dicom_to_pil', 'save_image',
-           'modality_array', 'modality_values', 'create_thumbnail', 'safe_part', 'output_path', 'pick_frames',
-           'convert_frame', 'convert_file', 'append_rows', 'read_manifest', 'compact_manifest', 'in_flight',
-           'failed_row', 'convert_tracked', 'run_tasks', 'run_pool', 'preprocess_dicoms', 'parse_cli_window', 'summary',
-           'main']
+           'modality_array', 'modality_values', 'create_thumbnail', 'safe_part', 'output_path', 'failed_row',
+           'pick_frames', 'convert_frame', 'convert_file', 'append_rows', 'read_manifest', 'compact_manifest',
+           'in_flight', 'convert_tracked', 'run_tasks', 'run_pool', 'preprocess_dicoms', 'parse_cli_window',
+           'usage_error', 'summary', 'main']
 
-# %% ../nbs/04_export.ipynb #209c3789
+# %% ../nbs/04_export.ipynb #bbcf67f7
 import csv, os, re, sys, tempfile, time, warnings, hashlib
 from concurrent.futures import Executor, FIRST_COMPLETED, wait
 from itertools import islice
@@ -26,12 +26,12 @@ from .loading import DicomPrepError, read_header, read_frame, read_frames, get_f
 from .modality_lut import modality_lut, stored_values
 from .voi_lut import normalize_voi, is_color, parse_window
 
-# %% ../nbs/04_export.ipynb #274c57d0
+# %% ../nbs/04_export.ipynb #9caf50b9
 def resize(img:Image.Image,      # Picture at native size
            size:int|None=224,    # Side of the square output; None keeps native size
            keep_aspect:bool=False # Letterbox instead of stretching
           )->Image.Image:
-    "Resize `img` to `size`×`size` with LANCZOS after a box reduction, optionally letterboxed."
+    "Resize `img` to `size`×`size` with LANCZOS (box-reduced first when shrinking more than 3×), optionally letterboxed."
     if size is None: return img
     if not keep_aspect: return img.resize((size, size), Image.LANCZOS, reducing_gap=3.0)
     scale = size / max(img.size)
@@ -40,7 +40,7 @@ def resize(img:Image.Image,      # Picture at native size
     out.paste(inner, ((size - inner.width) // 2, (size - inner.height) // 2))
     return out
 
-# %% ../nbs/04_export.ipynb #4d16fc85
+# %% ../nbs/04_export.ipynb #bee33653
 def render_frame(path:str|Path,       # DICOM file
                  frame_idx:int=0,     # Frame to render
                  size:int|None=224,   # Output side; None keeps native size
@@ -69,7 +69,7 @@ def dicom_to_pil(path:str|Path,       # DICOM file
     except DicomPrepError as e:
         warnings.warn(str(e)); return None
 
-# %% ../nbs/04_export.ipynb #006d3772
+# %% ../nbs/04_export.ipynb #c68beb92
 FORMATS = {'png': '.png', 'jpg': '.jpg', 'npy': '.npy', 'png16': '.png'}
 PNG16_OFFSET = 32768 # `png16` stores modality value + this
 
@@ -92,7 +92,7 @@ def save_image(obj,                 # PIL image, or numpy array for `npy`
         Path(tmp).unlink(missing_ok=True); raise
     return out
 
-# %% ../nbs/04_export.ipynb #9b79429c
+# %% ../nbs/04_export.ipynb #08ba5d96
 def modality_array(path:str|Path, # DICOM file
                    frame_idx:int=0, # Frame
                    ds=None,         # Header, if already read
@@ -107,7 +107,7 @@ def modality_values(arr:np.ndarray, ds, frame_idx:int=0)->np.ndarray:
     if is_color(ds): raise DicomPrepError('npy/png16 export is for grayscale images; this one is colour')
     return modality_lut(stored_values(arr, ds) if arr.dtype.kind in 'iu' else arr, ds, frame_idx).astype(np.float32)
 
-# %% ../nbs/04_export.ipynb #20b5fd41
+# %% ../nbs/04_export.ipynb #e3b6acd0
 def create_thumbnail(dicom_path:str|Path,  # DICOM file
                      output_path:str|Path, # Image to write
                      frame_idx:int=0,      # Frame to render
@@ -122,7 +122,7 @@ def create_thumbnail(dicom_path:str|Path,  # DICOM file
     save_image(img, output_path, 'jpg' if Path(output_path).suffix.lower() in ('.jpg', '.jpeg') else 'png')
     return True
 
-# %% ../nbs/04_export.ipynb #11119fb9
+# %% ../nbs/04_export.ipynb #1ae0ace3
 def safe_part(name:str # One path component
              )->str:   # Letters, digits, '.', '_' and '-' only; never empty, never starting with '.'
     "Sanitize one path component, adding a hash of the original when anything changed."
@@ -144,9 +144,13 @@ def output_path(src:str|Path,   # DICOM file
     name = stem + (f"_f{frame_idx:04d}" if n_frames > 1 else '') + FORMATS[fmt]
     return Path(dst_root).joinpath(*parts[:-1], name)
 
-# %% ../nbs/04_export.ipynb #2762b56a
+# %% ../nbs/04_export.ipynb #9cab7b3d
 MANIFEST_COLUMNS = ['source', 'frame', 'output', 'status', 'error', 'window', 'notes', 'StudyInstanceUID', 'SeriesInstanceUID',
                     'SOPInstanceUID', 'Modality', 'Rows', 'Columns', 'PhotometricInterpretation', 'num_frames']
+
+def failed_row(path:str, error:str)->dict:
+    "A manifest row for a file that failed as a whole."
+    return {**{c: '' for c in MANIFEST_COLUMNS}, 'source': path, 'frame': 0, 'status': 'failed', 'error': error}
 
 def pick_frames(frames, n:int # 'first', 'middle', 'all', or a frame number; and the frame count
                )->list:
@@ -178,7 +182,7 @@ def convert_file(path:str, src_root:str, dst_root:str, frames='first', fmt='png'
     try:
         ds = read_header(path)
         with reading(path): n = get_frame_count(ds); idxs = pick_frames(frames, n); meta = _meta(ds, n)
-    except DicomPrepError as e: return [row(source=path, frame=0, status='failed', error=e.reason)]
+    except DicomPrepError as e: return [failed_row(path, e.reason)]
     rows, todo = [], []
     for i in idxs:
         out = output_path(path, src_root, dst_root, i, n, fmt)
@@ -195,7 +199,7 @@ def convert_file(path:str, src_root:str, dst_root:str, frames='first', fmt='png'
             rows += [row(**{**b, 'output': ''}, status='failed', error=e.reason) for _, _, b in todo[k:]]; break
     return rows
 
-# %% ../nbs/04_export.ipynb #30387f72
+# %% ../nbs/04_export.ipynb #582517b7
 def append_rows(path:Path, rows:list):
     "Append manifest `rows` to `path`, writing the header if the file is new, and flush."
     new = not path.exists() or path.stat().st_size == 0
@@ -217,16 +221,12 @@ def compact_manifest(path:Path):
         w = csv.DictWriter(f, MANIFEST_COLUMNS); w.writeheader(); w.writerows(sorted(rows.values(), key=lambda r: (r['source'], int(r['frame']))))
     os.replace(tmp, path)
 
-# %% ../nbs/04_export.ipynb #f172828d
+# %% ../nbs/04_export.ipynb #6f294e8c
 def _marker(dst:Path, paths:list)->Path: return dst/'.inflight'/hashlib.sha1(paths[0].encode()).hexdigest()
 
 def in_flight(dst:Path)->set:
     "The files of every batch whose marker is still in `dst/.inflight` (batches a dead worker never finished)."
     return {p for m in (dst/'.inflight').iterdir() for p in m.read_text().splitlines()}
-
-def failed_row(path:str, error:str)->dict:
-    "A manifest row for a file that failed as a whole."
-    return {**{c: '' for c in MANIFEST_COLUMNS}, 'source': path, 'frame': 0, 'status': 'failed', 'error': error}
 
 def convert_tracked(paths:list, src_root:str, dst_root:str, *args)->list:
     "Run `convert_file` on each of `paths` under an in-flight marker in `dst_root/.inflight`, so a worker's death can be traced to its batch."
@@ -270,7 +270,7 @@ def run_pool(paths:list, args:tuple, n_workers:int, emit):
                 if run_tasks(ex, [p], args, emit, batch=1): emit([failed_row(p, 'worker process died while converting this file (killed, e.g. out of memory)')])
         paths = [p for p in lost if p not in suspects]
 
-# %% ../nbs/04_export.ipynb #a51fd097
+# %% ../nbs/04_export.ipynb #118b7479
 def _progress(done, total, t0, stream=sys.stderr):
     if stream.isatty(): stream.write(f"\r{done}/{total} files, {done / max(time.time() - t0, 1e-9):.1f} files/s"); stream.flush()
 
@@ -301,12 +301,16 @@ def preprocess_dicoms(dicom_dir:str|Path,    # Folder of DICOM files (searched r
     if mpath.exists(): compact_manifest(mpath)
     return rows
 
-# %% ../nbs/04_export.ipynb #9034feb3
+# %% ../nbs/04_export.ipynb #12906b3d
 def parse_cli_window(window:str|None):
     "Turn the --window option into a `normalize_array` window: 'file', an int, a preset, 'c,w', 'lut', 'minmax', or 'a+b+c' for channels."
     if window in (None, '', 'file'): return None
     if '+' in window: return [parse_cli_window(w) for w in window.split('+')]
     return int(window) if window.isdigit() else window
+
+def usage_error(msg:str)->int:
+    "Print a usage error and return its exit status, 2."
+    print(f"dicom_prep: {msg}", file=sys.stderr); return 2
 
 def summary(rows:list, seconds:float)->str:
     "One line: how many frames converted, skipped and failed, and the time."
@@ -326,14 +330,14 @@ def main(src:str,                                  # Folder (or file) of DICOM f
          max_frame_mb:int=MAX_FRAME_BYTES >> 20,   # Refuse frames that would decode to more MiB than this (decompression bomb guard)
          verbose:store_true=False):                # Print each failed file with its reason
     "Convert DICOM files to normalized images (Modality LUT, VOI LUT, photometric), writing DST/manifest.csv."
-    if not Path(src).exists(): print(f"dicom_prep: {src}: no such file or folder", file=sys.stderr); return 2
-    if frames not in ('first', 'middle', 'all') and not frames.isdigit(): print(f"dicom_prep: --frames {frames!r}: use first, middle, all or a number", file=sys.stderr); return 2
-    if format not in FORMATS: print(f"dicom_prep: --format {format!r}: use one of {', '.join(FORMATS)}", file=sys.stderr); return 2
+    if not Path(src).exists(): return usage_error(f"{src}: no such file or folder")
+    if frames not in ('first', 'middle', 'all') and not frames.isdigit(): return usage_error(f"--frames {frames!r}: use first, middle, all or a number")
+    if format not in FORMATS: return usage_error(f"--format {format!r}: use one of {', '.join(FORMATS)}")
     win = parse_cli_window(window)
     try:
         for w in listify(win):
             if isinstance(w, str) and w not in ('lut', 'minmax'): parse_window(w)
-    except DicomPrepError as e: print(f"dicom_prep: --window: {e}", file=sys.stderr); return 2
+    except DicomPrepError as e: return usage_error(f"--window: {e}")
     t0 = time.time()
     rows = preprocess_dicoms(src, dst, size or None, frames if not frames.isdigit() else int(frames), win, format, keep_aspect, overwrite, workers,
                              max_frame_bytes=max_frame_mb << 20)

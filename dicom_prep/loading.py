@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['PLUGIN_PACKAGES', 'MAX_FRAME_BYTES', 'MAX_FRAMES', 'SMALL_FRAME_BYTES', 'DicomPrepError', 'reading', 'read_header',
            'get_frame_count', 'extract_frame', 'plugin_package', 'missing_pixels_reason', 'check_decodable',
-           'frame_bytes', 'check_size', 'check_complete', 'decode_error', 'read_frame', 'read_frames',
+           'frame_bytes', 'check_size', 'check_complete', 'decode_error', 'check_frames', 'read_frame', 'read_frames',
            'iter_dicom_frames', 'get_dicom_info']
 
-# %% ../nbs/01_loading.ipynb #d04a3358
+# %% ../nbs/01_loading.ipynb #f0a8ffb3
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +21,7 @@ from pydicom.pixels import get_decoder, iter_pixels, pixel_array
 from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, ExplicitVRBigEndian
 
-# %% ../nbs/01_loading.ipynb #90b122f1
+# %% ../nbs/01_loading.ipynb #25ca8ef5
 class DicomPrepError(ValueError):
     "A DICOM file that cannot be converted, with the reason and (when known) the file."
     def __init__(self, reason:str, path:str|Path|None=None): self.reason,self.path = reason,path
@@ -37,7 +37,7 @@ def reading(path:str|Path # The file being worked on
         raise
     except Exception as e: raise DicomPrepError(f"{type(e).__name__}: {e}", path) from e
 
-# %% ../nbs/01_loading.ipynb #5f5e4e00
+# %% ../nbs/01_loading.ipynb #765d3b23
 def _fill_transfer_syntax(ds:Dataset):
     "Set a missing Transfer Syntax UID from the encoding the parser found, noting it in `ds.syntax_guessed`."
     ds.syntax_guessed = not ds.file_meta.get('TransferSyntaxUID')
@@ -59,7 +59,7 @@ def read_header(path:str|Path # DICOM file
         _fill_transfer_syntax(ds)
         return ds
 
-# %% ../nbs/01_loading.ipynb #6174f806
+# %% ../nbs/01_loading.ipynb #c169e500
 def get_frame_count(ds:Dataset # DICOM header
                    )->int:     # Number of frames, 1 when the tag is absent
     "Return the number of frames in `ds`."
@@ -70,7 +70,7 @@ def get_frame_count(ds:Dataset # DICOM header
     if n < 1: raise DicomPrepError(f"Number of Frames is {n}")
     return n
 
-# %% ../nbs/01_loading.ipynb #42102a21
+# %% ../nbs/01_loading.ipynb #7885c994
 def extract_frame(pixel_array:np.ndarray, # Decoded pixels, one frame or many
                   frame_idx:int=0,        # Frame to return
                   ds:Dataset|None=None    # Header, to tell frames from colour samples
@@ -84,7 +84,7 @@ def extract_frame(pixel_array:np.ndarray, # Decoded pixels, one frame or many
     if not 0 <= frame_idx < len(a): raise DicomPrepError(f"frame {frame_idx} out of range (0..{len(a)-1})")
     return a[frame_idx]
 
-# %% ../nbs/01_loading.ipynb #ff3082a3
+# %% ../nbs/01_loading.ipynb #e8032de0
 PLUGIN_PACKAGES = {'JPEG 2000': 'pylibjpeg-openjpeg', 'JPEG-LS': 'pylibjpeg-libjpeg', 'JPEG': 'pylibjpeg-libjpeg',
                    'RLE': 'pylibjpeg-rle', 'High-Throughput JPEG 2000': 'pylibjpeg-openjpeg'}
 
@@ -113,7 +113,7 @@ def check_decodable(ds:Dataset # DICOM header
     if not decoder.is_available:
         raise DicomPrepError(f"transfer syntax {uid.name} ({uid}) needs a decoder plugin: pip install {plugin_package(uid)}")
 
-# %% ../nbs/01_loading.ipynb #6fb7687d
+# %% ../nbs/01_loading.ipynb #fc4e439c
 MAX_FRAME_BYTES = 2**30 # Largest decoded frame accepted by default (1 GiB)
 MAX_FRAMES = 100_000    # Largest Number of Frames accepted by default
 
@@ -134,7 +134,7 @@ def check_size(ds:Dataset,                    # DICOM header
     if (n := get_frame_count(ds)) > max_frames:
         raise DicomPrepError(f"Number of Frames {n:,} is over the limit of {max_frames:,} (raise max_frames to allow it)")
 
-# %% ../nbs/01_loading.ipynb #fa81ff95
+# %% ../nbs/01_loading.ipynb #951423c8
 def check_complete(ds:Dataset # DICOM header, Pixel Data deferred
                   ):
     "Raise `DicomPrepError` when uncompressed Pixel Data is shorter than the header requires."
@@ -145,10 +145,17 @@ def check_complete(ds:Dataset # DICOM header, Pixel Data deferred
     need = get_expected_length(ds, 'bytes')
     if have < need: raise DicomPrepError(f"Pixel Data is truncated: {have:,} bytes where the header needs {need:,}")
 
-# %% ../nbs/01_loading.ipynb #02836e9f
+# %% ../nbs/01_loading.ipynb #5b99b61a
 def decode_error(uid:UID, e:Exception)->DicomPrepError:
     "The error for a decoder failure: the syntax, and the decoders' own words on one line."
     return DicomPrepError(f"cannot decode {uid.name} pixel data (corrupt or unsupported stream): {' '.join(str(e).split())}")
+
+def check_frames(ds:Dataset, idxs:list, max_frame_bytes:int=MAX_FRAME_BYTES)->int:
+    "Run every check due before decoding frames `idxs` (sorted) of `ds`; return the frame count."
+    check_decodable(ds); check_size(ds, max_frame_bytes); check_complete(ds)
+    n = get_frame_count(ds)
+    if bad := [i for i in idxs if not 0 <= i < n]: raise DicomPrepError(f"frame {bad[0]} out of range (0..{n-1})")
+    return n
 
 SMALL_FRAME_BYTES = 2**21 # Frames up to this size decode from the parsed header (faster); larger ones from the file (less memory)
 
@@ -160,9 +167,7 @@ def read_frame(path:str|Path,          # DICOM file
     "Decode frame `frame_idx` of `path`, after checking it can be done safely."
     if ds is None: ds = read_header(path)
     with reading(path):
-        check_decodable(ds); check_size(ds, max_frame_bytes); check_complete(ds)
-        n = get_frame_count(ds)
-        if not 0 <= frame_idx < n: raise DicomPrepError(f"frame {frame_idx} out of range (0..{n-1})")
+        n = check_frames(ds, [frame_idx], max_frame_bytes)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             uid = UID(ds.file_meta.TransferSyntaxUID)
@@ -172,7 +177,7 @@ def read_frame(path:str|Path,          # DICOM file
             except Exception as e: raise decode_error(uid, e) from e
         return arr.astype(arr.dtype.newbyteorder('='), copy=False)
 
-# %% ../nbs/01_loading.ipynb #1e3fd060
+# %% ../nbs/01_loading.ipynb #dd76f98f
 def read_frames(path:str|Path,        # DICOM file
                 idxs:list,            # Frames to decode, in increasing order
                 ds:Dataset|None=None, # Its header, if already read
@@ -180,13 +185,12 @@ def read_frames(path:str|Path,        # DICOM file
                ):                     # Yields the stored values of each frame in `idxs`
     "Decode the frames `idxs` of `path` in one pass."
     if ds is None: ds = read_header(path)
-    uid, n = UID(ds.file_meta.TransferSyntaxUID), get_frame_count(ds)
+    uid = UID(ds.file_meta.TransferSyntaxUID)
     if len(idxs) < 2 or ds.syntax_guessed or uid.is_deflated:
         for i in idxs: yield read_frame(path, i, ds, max_frame_bytes)
         return
     with reading(path):
-        check_decodable(ds); check_size(ds, max_frame_bytes); check_complete(ds)
-        if idxs[0] < 0 or idxs[-1] >= n: raise DicomPrepError(f"frames {idxs[0]}..{idxs[-1]} out of range (0..{n-1})")
+        check_frames(ds, idxs, max_frame_bytes)
         frames = iter_pixels(path, indices=idxs)
     while True:
         with reading(path), warnings.catch_warnings():
@@ -196,14 +200,14 @@ def read_frames(path:str|Path,        # DICOM file
             except Exception as e: raise decode_error(uid, e) from e
         yield arr.astype(arr.dtype.newbyteorder('='), copy=False)
 
-# %% ../nbs/01_loading.ipynb #4db389e8
+# %% ../nbs/01_loading.ipynb #ef635a37
 def iter_dicom_frames(path:str|Path # DICOM file
                      ):             # Yields `(path, frame_idx)` for every frame
     "Yield one `(path, frame_idx)` per frame of `path`, reading only the header."
     with reading(path): n = get_frame_count(read_header(path))
     for i in range(n): yield path, i
 
-# %% ../nbs/01_loading.ipynb #5c272a7e
+# %% ../nbs/01_loading.ipynb #f46c9224
 def _floats(v): return [float(x) for x in listify(v)] if v not in (None, '') else []
 
 def get_dicom_info(path:str|Path # DICOM file
