@@ -4,9 +4,9 @@
 
 # %% auto #0
 __all__ = ['PLUGIN_PACKAGES', 'MAX_FRAME_BYTES', 'MAX_FRAMES', 'SMALL_FRAME_BYTES', 'DicomPrepError', 'reading', 'read_header',
-           'get_frame_count', 'extract_frame', 'plugin_package', 'missing_pixels_reason', 'check_decodable',
-           'frame_bytes', 'check_size', 'check_complete', 'decode_error', 'check_frames', 'read_frame', 'read_frames',
-           'iter_dicom_frames', 'get_dicom_info']
+           'get_frame_count', 'extract_frame', 'frame_group', 'plugin_package', 'missing_pixels_reason',
+           'check_decodable', 'frame_bytes', 'check_size', 'check_complete', 'decode_error', 'check_frames',
+           'read_frame', 'read_frames', 'iter_dicom_frames', 'get_dicom_info']
 
 # %% ../nbs/01_loading.ipynb #f0a8ffb3
 import warnings
@@ -83,6 +83,16 @@ def extract_frame(pixel_array:np.ndarray, # Decoded pixels, one frame or many
         return a
     if not 0 <= frame_idx < len(a): raise DicomPrepError(f"frame {frame_idx} out of range (0..{len(a)-1})")
     return a[frame_idx]
+
+# %% ../nbs/01_loading.ipynb #91d0a732
+def frame_group(ds:Dataset,     # DICOM header
+                frame_idx:int,  # Frame index
+                keyword:str     # Functional group macro, e.g. 'PixelValueTransformationSequence'
+               )->Dataset|None: # First item of the macro, per-frame before shared
+    "Return the functional group macro `keyword` that applies to frame `frame_idx`, if any."
+    per_frame = ds.get('PerFrameFunctionalGroupsSequence') or []
+    groups = ([per_frame[frame_idx]] if frame_idx < len(per_frame) else []) + list(ds.get('SharedFunctionalGroupsSequence') or [])
+    return next((g[keyword][0] for g in groups if keyword in g and len(g[keyword].value)), None)
 
 # %% ../nbs/01_loading.ipynb #e8032de0
 PLUGIN_PACKAGES = {'JPEG 2000': 'pylibjpeg-openjpeg', 'JPEG-LS': 'pylibjpeg-libjpeg', 'JPEG': 'pylibjpeg-libjpeg',

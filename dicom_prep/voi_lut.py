@@ -13,8 +13,8 @@ import numpy as np
 from fastcore.basics import listify
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut
-from .loading import DicomPrepError
-from .modality_lut import apply_lut, ds_float, frame_group, lut_entries, modality_lut, padding_mask, stored_range, stored_values
+from .loading import DicomPrepError, frame_group
+from .modality_lut import apply_lut, ds_float, lut_entries, modality_lut, padding_mask, stored_range, stored_values
 
 # %% ../nbs/03_voi_lut.ipynb #13741508
 VOI_FUNCTIONS = ('LINEAR', 'LINEAR_EXACT', 'SIGMOID')
