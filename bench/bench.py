@@ -1,19 +1,26 @@
-"""Benchmark: dicom_prep against the design notes' pipeline (the baseline) and dcmtk's dcmj2pnm (dcm2pnm with JPEG decoders), in one run.
+"""Benchmark: dicom_prep against the naive pipeline most tutorials use (the baseline) and dcmtk's dcmj2pnm, in one run.
 
     python bench/bench.py            # full corpus (about 2 GB under bench/out, made once from pydicom-data files)
     python bench/bench.py --quick    # a small corpus, to check the script itself
 
-Each engine runs --repeat times (default 3) on each part, in alternating order, and the best run is reported: the
-first run after another engine's writes is slowed by their writeback, whichever engine it is.
-Prints files/s, frames/s and peak memory (the largest worker's peak RSS) per engine and corpus part, the ratio
-dicom_prep / baseline, a per-stage profile of one file, and peak traced memory for one radiograph.
+The baseline is the naive pipeline written out exactly: per file one `pydicom.dcmread(path)`, `ds.pixel_array`, a float64
+`normalize_array` (Modality LUT or rescale; clip to the first window and stretch with (x - low) / (high - low) * 255;
+MONOCHROME1 as `arr.max() - arr`; a final min-max stretch; uint8), `Image.fromarray(arr).resize((224, 224), Image.LANCZOS)
+.convert('RGB')`, `img.save(path, 'PNG')` with Pillow's defaults, all through fastcore's `parallel`. Frames of a multi-frame file
+go through the same `dicom_to_pil(path, frame)`, one call per frame, as that API requires.
+
+Each engine runs in a fresh process (its imports done before the clock starts, worker processes forked from it) on each part of
+the corpus, --repeat times, interleaved A B C, C B A, ...; the script prints the median CPU time (user + system, the workers
+included) and wall time of each engine, the ratios baseline / dicom_prep pair by pair (median, min-max), the largest worker's
+peak memory, and a per-stage profile of one file (each stage timed once, page faults counted).
 """
-import argparse, io, json, os, resource, shutil, subprocess, sys, time, tracemalloc
-from multiprocessing import Pool
+import argparse, io, json, os, resource, shutil, statistics, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pydicom
 from PIL import Image
 from pydicom.data import get_testdata_file
+from pydicom.multival import MultiValue
+from pydicom.pixels import apply_modality_lut
 from pydicom.uid import generate_uid
 
 OUT = Path(__file__).parent/'out'
@@ -44,117 +51,151 @@ def make_corpus(root:Path, n_ct=1000, n_cr=100, n_jpeg=200, n_mf=20, mf_frames=2
     counts = dict(ct=(n_ct, n_ct), cr=(n_cr, n_cr), jpeg=(n_jpeg, n_jpeg), mf=(n_mf, n_mf * mf_frames))
     (root/'done.json').write_text(json.dumps(counts)); return counts
 
-# ---- the baseline: the design notes' pipeline, as the issue describes it ------------------------------
-# float64 over every pixel, window as LINEAR_EXACT, a second full-image min-max stretch, MONOCHROME1 as
-# arr.max() - arr, RGB, LANCZOS straight from full size, PNG with optimize=True; the file is read per frame.
+# ---- the baseline: the naive pipeline, exactly --------------------------------------------------------------
 
-def baseline_normalize(arr, ds):
-    arr = arr.astype(np.float64) * float(ds.get('RescaleSlope', 1)) + float(ds.get('RescaleIntercept', 0))
-    if 'WindowCenter' in ds:
-        c, w = (float(v[0] if isinstance(v, pydicom.multival.MultiValue) else v) for v in (ds.WindowCenter, ds.WindowWidth))
-        arr = np.clip(arr, c - w / 2, c + w / 2)
-    if ds.PhotometricInterpretation == 'MONOCHROME1': arr = arr.max() - arr
-    arr = (arr - arr.min()) / (arr.max() - arr.min() + 1e-8)
-    return (arr * 255).astype(np.uint8)
+def normalize_array(arr, ds):
+    arr = arr.astype(np.float64)
+    if 'ModalityLUTSequence' in ds: arr = apply_modality_lut(arr, ds)
+    elif hasattr(ds, 'RescaleSlope') and hasattr(ds, 'RescaleIntercept'): arr = arr * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+    if hasattr(ds, 'WindowCenter') and hasattr(ds, 'WindowWidth'):
+        wc, ww = ds.WindowCenter, ds.WindowWidth
+        if isinstance(wc, MultiValue): wc = wc[0]
+        if isinstance(ww, MultiValue): ww = ww[0]
+        low, high = wc - ww / 2, wc + ww / 2
+        arr = np.clip(arr, low, high)
+        arr = (arr - low) / (high - low) * 255
+    if getattr(ds, 'PhotometricInterpretation', 'MONOCHROME2') == 'MONOCHROME1': arr = arr.max() - arr
+    arr_min, arr_max = arr.min(), arr.max()
+    if arr_max - arr_min > 1e-6: arr = (arr - arr_min) / (arr_max - arr_min) * 255.0
+    else: arr = np.zeros_like(arr)
+    return arr.astype(np.uint8)
 
-def baseline_file(args):
-    path, dst = args
-    n = int(pydicom.dcmread(path, stop_before_pixels=True).get('NumberOfFrames', 1) or 1)
-    for i in range(n):
-        ds = pydicom.dcmread(path)
-        arr = ds.pixel_array
-        frame = arr[i] if n > 1 else arr
-        img = Image.fromarray(baseline_normalize(frame, ds)).convert('RGB').resize((SIZE, SIZE), Image.LANCZOS)
-        out = Path(dst)/f'{Path(path).stem}_{i}.png'; img.save(out, optimize=True)
-    return n
+def dicom_to_pil(path, frame_idx=0, size=SIZE):
+    try:
+        ds = pydicom.dcmread(str(path))
+        if not hasattr(ds, 'pixel_array'): return None
+        num_frames = getattr(ds, 'NumberOfFrames', 1)
+        if frame_idx >= num_frames: return None
+        frame = ds.pixel_array[frame_idx] if num_frames > 1 else ds.pixel_array
+        arr = normalize_array(frame, ds)
+        return Image.fromarray(arr).resize((size, size), Image.LANCZOS).convert('RGB')
+    except Exception as e:
+        print(f"Warning: {path}: {e}")
+        return None
+
+def create_thumbnail(dicom_path, output_path, frame_idx=0, size=SIZE):
+    from fastcore.xtras import mkdir
+    img = dicom_to_pil(dicom_path, frame_idx, size)
+    if img is None: return None
+    mkdir(output_path.parent, exist_ok=True, parents=True)
+    img.save(output_path, 'PNG')
+    return output_path
+
+def _process(item):
+    dcm, frame_idx, out = item
+    return create_thumbnail(dcm, out, frame_idx)
 
 def run_baseline(src, dst, workers):
-    dst.mkdir(parents=True, exist_ok=True)
-    files = sorted(str(p) for p in src.rglob('*.dcm'))
-    with Pool(workers) as p: return sum(p.map(baseline_file, [(f, str(dst)) for f in files], chunksize=4))
+    "The naive preprocess_dicoms through fastcore's parallel; frames of multi-frame files one call each (iter_dicom_frames)."
+    from fastcore.parallel import parallel
+    items = []
+    for p in sorted(src.rglob('*.dcm')):
+        n = int(pydicom.dcmread(p, stop_before_pixels=True).get('NumberOfFrames', 1) or 1) if src.name == 'mf' else 1
+        items += [(p, i, dst/f"{p.parent.name}_{p.stem}_{i}.png") for i in range(n)]
+    parallel(_process, items, n_workers=workers, progress=False)
 
-# ---- dcmtk ------------------------------------------------------------------------------------------------
+# ---- dicom_prep and dcmtk ----------------------------------------------------------------------------------
+
+def run_ours(src, dst, workers):
+    from dicom_prep.batch import preprocess_dicoms
+    s = preprocess_dicoms(src, dst, size=SIZE, frames='all', n_workers=workers, progress=False)
+    assert s.failed == 0, s
 
 def dcmtk_file(args):
     path, dst = args
-    subprocess.run(['dcmj2pnm', '+Wi', '1', '+Fa', '+Sxv', str(SIZE), '+on', '-q', path, str(Path(dst)/Path(path).stem)], check=True)
+    subprocess.run(['dcmj2pnm', '+Wi', '1', '+on', '+Sxv', str(SIZE), '+Syv', str(SIZE), '+Fa', '-q', path, str(Path(dst)/Path(path).stem)], check=True)
 
 def run_dcmtk(src, dst, workers):
-    dst.mkdir(parents=True, exist_ok=True)
+    from multiprocessing import Pool
     files = sorted(str(p) for p in src.rglob('*.dcm'))
     with Pool(workers) as p: p.map(dcmtk_file, [(f, str(dst)) for f in files], chunksize=4)
 
-def run_ours(src, dst, workers):
-    from dicom_prep.export import preprocess_dicoms
-    rows = preprocess_dicoms(src, dst, size=SIZE, frames='all', n_workers=workers)
-    bad = [r for r in rows if r['status'] != 'ok']
-    assert not bad, bad[:3]
-
-# ---- one engine on one part, in a fresh process so its peak memory is its own -----------------------------
+ENGINES = {'dicom_prep': run_ours, 'baseline': run_baseline, 'dcmj2pnm': run_dcmtk}
 
 def child(engine, src, dst, workers):
-    import dicom_prep.export # imports are not conversion time, for any engine (the baseline's are at the top of this file)
-    t0 = time.perf_counter()
-    {'dicom_prep': run_ours, 'baseline': run_baseline, 'dcmj2pnm': run_dcmtk}[engine](Path(src), Path(dst), workers)
-    dt = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss # the largest worker process (or dcmj2pnm run)
-    print(json.dumps(dict(seconds=dt, peak_mb=peak / 1024)))
+    "One engine on one part, in this fresh process: print its wall and CPU seconds and the largest worker's peak memory."
+    import dicom_prep.batch, fastcore.parallel # imports are not conversion time, for any engine
+    Path(dst).mkdir(parents=True, exist_ok=True)
+    cpu = lambda: sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    c0, t0 = cpu(), time.perf_counter()
+    ENGINES[engine](Path(src), Path(dst), workers)
+    print(json.dumps(dict(wall=time.perf_counter() - t0, cpu=cpu() - c0, peak_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)))
 
 def measure(engine, part, corpus, workers):
     dst = OUT/'results'/engine/part
     shutil.rmtree(dst, ignore_errors=True)
     r = subprocess.run([sys.executable, __file__, '--child', engine, str(corpus/part), str(dst), str(workers)], capture_output=True, text=True)
-    if r.returncode: raise RuntimeError(f'{engine} on {part} failed:\n{r.stderr[-2000:]}')
+    if r.returncode: raise RuntimeError(f'{engine} on {part} failed:\n{r.stderr[-3000:]}')
     return json.loads(r.stdout.strip().splitlines()[-1])
 
-# ---- per-stage profile and memory of one file -----------------------------------------------------------
+# ---- per-stage profile of one file ------------------------------------------------------------------------
 
-def profile(path, reps=20):
-    "Time each stage of dicom_prep on one file: read header, decode, LUT, resize, encode, write."
-    from dicom_prep.loading import read_header, read_frame
-    from dicom_prep.voi_lut import normalize_array
-    from dicom_prep.export import resize, save_image
-    t = dict.fromkeys(['read header', 'decode', 'LUT (modality+VOI+flip)', 'resize', 'encode PNG', 'write (atomic)'], 0.)
-    tmp = OUT/'profile'; tmp.mkdir(parents=True, exist_ok=True)
-    for _ in range(reps):
-        c = time.perf_counter; t0 = c(); ds = read_header(path); t1 = c(); arr = read_frame(path, 0, ds); t2 = c()
-        u8 = normalize_array(arr, ds); t3 = c(); img = resize(Image.fromarray(u8), SIZE); t4 = c()
-        buf = io.BytesIO(); img.save(buf, 'PNG', compress_level=1); t5 = c(); save_image(img, tmp/'p.png'); t6 = c()
-        for k, a, b in zip(t, [t0, t1, t2, t3, t4, t5], [t1, t2, t3, t4, t5, t6]): t[k] += (b - a) / reps
-    return t
+def profile(path, reps=30):
+    "Time each stage of converting one file once (no stage inside another), and count its page faults."
+    from dicom_prep.loading import read_header, check_header, read_frames
+    from dicom_prep.export import Options, render_values, encode, write_atomic
+    opts, tmp = Options(), OUT/'profile'
+    tmp.mkdir(parents=True, exist_ok=True)
+    stages = ['read header + checks', 'decode', 'Modality LUT + VOI (uint8)', 'resize', 'encode PNG', 'write (atomic)']
+    t, faults = dict.fromkeys(stages, 0.), 0
+    for k in range(reps + 1):
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        c = time.process_time; t0 = c()
+        ds = read_header(path); check_header(ds); t1 = c()
+        arr, _ = next(read_frames(path, [0], ds)); t2 = c()
+        from dicom_prep.voi_lut import normalize_voi
+        from dicom_prep.export import resize
+        u8, _, _ = normalize_voi(arr, ds); t3 = c()
+        img = resize(Image.fromarray(u8), SIZE); t4 = c()
+        data = encode(img, 'png'); t5 = c()
+        write_atomic(data, tmp/'p.png'); t6 = c()
+        if k == 0: continue # warm-up
+        faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+        for s, a, b in zip(stages, [t0, t1, t2, t3, t4, t5], [t1, t2, t3, t4, t5, t6]): t[s] += (b - a) / reps
+    return t, faults / reps
 
-def traced_peak(path):
-    "Peak Python-traced memory (numpy included) for converting one file, and its decoded size."
-    from dicom_prep.export import render_frame
-    from dicom_prep.loading import read_header, frame_bytes
-    ds = read_header(path); render_frame(path, 0, SIZE, ds=ds)       # warm up imports and caches
-    tracemalloc.start(); render_frame(path, 0, SIZE, ds=ds); peak = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
-    return peak, frame_bytes(ds)
+# ---- the report --------------------------------------------------------------------------------------------
+
+def mmm(xs): return f"{statistics.median(xs):6.2f} ({min(xs):.2f}-{max(xs):.2f})"
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='small corpus, to check the script')
     ap.add_argument('--workers', type=int, default=2)
-    ap.add_argument('--repeat', type=int, default=3, help='runs per engine, interleaved in alternating order; the best is reported')
+    ap.add_argument('--repeat', type=int, default=3, help='runs per engine and part, interleaved')
+    ap.add_argument('--parts', default='ct,cr,jpeg,mf')
     ap.add_argument('--child', nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child: return child(a.child[0], a.child[1], a.child[2], int(a.child[3]))
     corpus = OUT/('corpus-quick' if a.quick else 'corpus')
     counts = make_corpus(corpus, *((20, 4, 8, 2, 5) if a.quick else ()))
     engines = ['dicom_prep', 'baseline'] + (['dcmj2pnm'] if shutil.which('dcmj2pnm') else [])
-    print(f'machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, workers={a.workers}, best of {a.repeat} interleaved runs\n')
-    print(f"{'part':5} {'engine':10} {'files':>6} {'frames':>6} {'seconds':>8} {'files/s':>8} {'frames/s':>9} {'worker MB':>9} {'ours/this':>9}")
-    for part, (nf, nfr) in counts.items():
+    print(f'machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, workers={a.workers}, {a.repeat} interleaved runs per engine; '
+          'seconds are medians, ratios are baseline / dicom_prep pair by pair: median (min-max)\n')
+    print(f"{'part':5} {'engine':10} {'files':>6} {'frames':>6} {'wall s':>7} {'CPU s':>7} {'frames/s':>9} {'worker MB':>9}   {'wall ratio':>18} {'CPU ratio':>18}")
+    for part in a.parts.split(','):
+        nf, nfr = counts[part]
         runs = [{e: measure(e, part, corpus, a.workers) for e in (engines if k % 2 == 0 else engines[::-1])} for k in range(a.repeat)]
-        res = {e: min((r[e] for r in runs), key=lambda r: r['seconds']) for e in engines} # best of the interleaved repeats
-        for e, r in res.items():
-            ratio = res[e]['seconds'] / res['dicom_prep']['seconds']
-            print(f"{part:5} {e:10} {nf:6d} {nfr:6d} {r['seconds']:8.2f} {nf / r['seconds']:8.1f} {nfr / r['seconds']:9.1f} {r['peak_mb']:9.0f} {ratio:8.2f}x")
+        for e in engines:
+            wall, cpu = [r[e]['wall'] for r in runs], [r[e]['cpu'] for r in runs]
+            ratio = lambda key: mmm([r[e][key] / r['dicom_prep'][key] for r in runs]) if e != 'dicom_prep' else ''
+            print(f"{part:5} {e:10} {nf:6d} {nfr:6d} {statistics.median(wall):7.2f} {statistics.median(cpu):7.2f} {nfr / statistics.median(wall):9.1f} "
+                  f"{statistics.median(r[e]['peak_mb'] for r in runs):9.0f}   {ratio('wall'):>18} {ratio('cpu'):>18}")
     for part in ['ct', 'cr']:
         f = next((corpus/part).rglob('*.dcm'))
-        print(f'\nper-stage profile, one {part} file ({f.name}), ms:')
-        for k, v in profile(f).items(): print(f'  {k:26} {v * 1000:7.2f}')
-    peak, decoded = traced_peak(next((corpus/'cr').rglob('*.dcm')))
-    print(f'\none 2048x2048 radiograph: peak traced memory {peak / 2**20:.1f} MiB = {peak / decoded:.2f}x its decoded size ({decoded / 2**20:.0f} MiB)')
+        t, faults = profile(f)
+        print(f'\nper-stage CPU profile of dicom_prep on one {part} file ({f.name}), ms; {faults:.0f} minor page faults per file:')
+        for k, v in t.items(): print(f'  {k:28} {v * 1000:7.2f}')
+        print(f"  {'total':28} {sum(t.values()) * 1000:7.2f}")
 
 if __name__ == '__main__': main()

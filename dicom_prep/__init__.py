@@ -5,12 +5,15 @@ __version__ = "0.1.0"
 
 # %% auto #0
 __all__ = ['is_dicom_magic', 'find_dicoms', 'DicomPrepError', 'get_frame_count', 'extract_frame', 'iter_dicom_frames',
-           'get_dicom_info', 'normalize_array', 'PRESETS', 'dicom_to_pil', 'create_thumbnail', 'preprocess_dicoms']
+           'get_dicom_info', 'read_header', 'read_frame', 'normalize_array', 'normalize_float', 'PRESETS', 'Options',
+           'dicom_to_pil', 'create_thumbnail', 'render_frame', 'modality_array', 'preprocess_dicoms', 'read_manifest']
 
 # %% ../nbs/index.ipynb #51c4548a
 from .discovery import is_dicom_magic, find_dicoms
-from .loading import DicomPrepError, get_frame_count, extract_frame, iter_dicom_frames, get_dicom_info
-from .voi_lut import normalize_array, PRESETS
-from .export import dicom_to_pil, create_thumbnail, preprocess_dicoms
+from .loading import DicomPrepError, get_frame_count, extract_frame, iter_dicom_frames, get_dicom_info, read_header, read_frame
+from .voi_lut import normalize_array, normalize_float, PRESETS
+from .export import Options, dicom_to_pil, create_thumbnail, render_frame, modality_array
+from .batch import preprocess_dicoms, read_manifest
 _all_ = ['is_dicom_magic', 'find_dicoms', 'DicomPrepError', 'get_frame_count', 'extract_frame', 'iter_dicom_frames', 'get_dicom_info',
-         'normalize_array', 'PRESETS', 'dicom_to_pil', 'create_thumbnail', 'preprocess_dicoms']
+         'read_header', 'read_frame', 'normalize_array', 'normalize_float', 'PRESETS', 'Options', 'dicom_to_pil', 'create_thumbnail',
+         'render_frame', 'modality_array', 'preprocess_dicoms', 'read_manifest']
