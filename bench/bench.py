@@ -14,7 +14,7 @@ the corpus, --repeat times, interleaved A B C, C B A, ...; the script prints the
 included) and wall time of each engine, the ratios baseline / dicom_prep pair by pair (median, min-max), the largest worker's
 peak memory, and a per-stage profile of one file (each stage timed once, page faults counted).
 """
-import argparse, io, json, os, resource, shutil, statistics, subprocess, sys, time
+import argparse, io, json, os, resource, shutil, statistics, subprocess, sys, time, tracemalloc
 from pathlib import Path
 import numpy as np, pydicom
 from PIL import Image
@@ -134,6 +134,7 @@ def child(engine, src, dst, workers):
 def measure(engine, part, corpus, workers):
     dst = OUT/'results'/engine/part
     shutil.rmtree(dst, ignore_errors=True)
+    os.sync() # the writes of the engine before are on disk, not competing with this one
     r = subprocess.run([sys.executable, __file__, '--child', engine, str(corpus/part), str(dst), str(workers)], capture_output=True, text=True)
     if r.returncode: raise RuntimeError(f'{engine} on {part} failed:\n{r.stderr[-3000:]}')
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -141,28 +142,45 @@ def measure(engine, part, corpus, workers):
 # ---- per-stage profile of one file ------------------------------------------------------------------------
 
 def profile(path, reps=30):
-    "Time each stage of converting one file once (no stage inside another), and count its page faults."
-    from dicom_prep.loading import read_header, check_header, read_frames
-    from dicom_prep.export import Options, render_values, encode, write_atomic
+    "CPU time of each stage of dicom_prep's fast path on one file, each stage timed on its own, and the page faults per file."
+    from PIL import Image
+    from dicom_prep.loading import plain_elements
+    from dicom_prep.voi_lut import known_table, lookup, word_table, choose_voi
+    from dicom_prep.loading import read_header, read_frame
+    from dicom_prep.export import Options, resize, resize_many, encode, write_atomic
+    from dicom_prep.batch import fast_key, keep_freed_memory
+    keep_freed_memory()
     opts, tmp = Options(), OUT/'profile'
     tmp.mkdir(parents=True, exist_ok=True)
-    stages = ['read header + checks', 'decode', 'Modality LUT + VOI (uint8)', 'resize', 'encode PNG', 'write (atomic)']
+    ds = read_header(path); word_table(ds, choose_voi(ds), 0, np.uint8, 2) # the table an earlier file of the series built
+    stages = ['read the file', 'locate elements, check, key', 'gather through the table', 'resize (alone)', 'encode PNG', 'write (atomic)']
     t, faults = dict.fromkeys(stages, 0.), 0
     for k in range(reps + 1):
-        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-        c = time.process_time; t0 = c()
-        ds = read_header(path); check_header(ds); t1 = c()
-        arr, _ = next(read_frames(path, [0], ds)); t2 = c()
-        from dicom_prep.voi_lut import normalize_voi
-        from dicom_prep.export import resize
-        u8, _, _ = normalize_voi(arr, ds); t3 = c()
+        f0, c = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.process_time
+        t0 = c(); data = Path(path).read_bytes(); t1 = c()
+        _, _, el = plain_elements(data); key, label, (rows, cols, size) = fast_key(data, el, opts, 1 << 30); t2 = c()
+        u8 = lookup(known_table(key), np.frombuffer(data, f'<u{size}', rows * cols, el[0x7FE00010][1]).reshape(rows, cols)); t3 = c()
         img = resize(Image.fromarray(u8), SIZE); t4 = c()
-        data = encode(img, 'png'); t5 = c()
-        write_atomic(data, tmp/'p.png'); t6 = c()
+        png = encode(img, 'png'); t5 = c()
+        write_atomic(png, tmp/'p.png'); t6 = c()
         if k == 0: continue # warm-up
         faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
-        for s, a, b in zip(stages, [t0, t1, t2, t3, t4, t5], [t1, t2, t3, t4, t5, t6]): t[s] += (b - a) / reps
-    return t, faults / reps
+        for s_, a, b in zip(stages, [t0, t1, t2, t3, t4, t5], [t1, t2, t3, t4, t5, t6]): t[s_] += (b - a) / reps
+    four = [Image.fromarray(u8)] * 4; c0 = time.process_time()
+    for _ in range(reps): resize_many(four, SIZE)
+    return t, (time.process_time() - c0) / reps / 4, faults / reps
+
+def traced_peak(path):
+    "Peak memory traced by Python (NumPy and Pillow buffers included) while the batch converts one file, and its decoded size."
+    import tempfile
+    from dicom_prep.batch import Job, Writer, convert_file, open_run_dir
+    from dicom_prep.loading import read_header, frame_bytes
+    from dicom_prep.export import Options
+    out = Path(tempfile.mkdtemp()); open_run_dir(out)
+    job = Job(str(Path(path).parent), str(out), Options())
+    for _ in range(2): w = Writer(job); convert_file(job, Path(path).name, w); w.close() # the second meets the table the first built
+    tracemalloc.start(); w = Writer(job); convert_file(job, Path(path).name, w); w.close(); peak = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
+    return peak, frame_bytes(read_header(path))
 
 # ---- the report --------------------------------------------------------------------------------------------
 
@@ -193,9 +211,12 @@ def main():
                   f"{statistics.median(r[e]['peak_mb'] for r in runs):9.0f}   {ratio('wall'):>18} {ratio('cpu'):>18}")
     for part in ['ct', 'cr']:
         f = next((corpus/part).rglob('*.dcm'))
-        t, faults = profile(f)
-        print(f'\nper-stage CPU profile of dicom_prep on one {part} file ({f.name}), ms; {faults:.0f} minor page faults per file:')
-        for k, v in t.items(): print(f'  {k:28} {v * 1000:7.2f}')
-        print(f"  {'total':28} {sum(t.values()) * 1000:7.2f}")
+        t, four, faults = profile(f)
+        print(f'\nper-stage CPU profile of the fast path on one {part} file ({f.name}), ms; {faults:.0f} minor page faults per file:')
+        for k, v in t.items(): print(f'  {k:30} {v * 1000:7.2f}')
+        print(f"  {'total':30} {sum(t.values()) * 1000:7.2f}")
+        print(f"  {'(resize, four at a time, each)':30} {four * 1000:7.2f}")
+    peak, decoded = traced_peak(next((corpus/'cr').rglob('*.dcm')))
+    print(f'\none 2048x2048 radiograph through the batch: peak traced memory {peak / 2**20:.1f} MiB = {peak / decoded:.2f}x its decoded size ({decoded / 2**20:.0f} MiB)')
 
 if __name__ == '__main__': main()

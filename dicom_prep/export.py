@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['FORMATS', 'VALUES', 'NAMINGS', 'MAX_SIZE', 'PNG16_OFFSET', 'FRAME_TAIL', 'MAX_PART', 'canonical_window', 'Options',
-           'resize', 'resize_array', 'render_array', 'render_frame', 'dicom_to_pil', 'modality_values',
+           'resize', 'resize_array', 'resize_many', 'render_array', 'render_frame', 'dicom_to_pil', 'modality_values',
            'modality_array', 'to_uint16', 'render_values', 'png_bytes', 'encode', 'write_atomic', 'save_image',
            'create_thumbnail', 'short_hash', 'safe_part', 'output_name']
 
@@ -98,6 +98,19 @@ def resize_array(a:np.ndarray,          # Float image, `(rows, columns)` or `(ro
     out = np.stack([np.asarray(resize(Image.fromarray(np.ascontiguousarray(chans[..., c], np.float32)), size, keep_aspect))
                     for c in range(chans.shape[-1])], -1)
     return out[..., 0] if a.ndim == 2 else out
+
+# %% ../nbs/04_export.ipynb #d0344919
+def resize_many(imgs:list,              # Same-size 'L' images
+                size:int|None=224,      # Side of the square output; None keeps native size
+                keep_aspect:bool=False  # Letterbox instead of stretching
+               )->list:                 # Each image resized, as `resize` would
+    "Resize grayscale images four at a time, as the bands of one RGBX image."
+    out = []
+    for k in range(0, len(imgs), 4):
+        group = imgs[k:k + 4]
+        if len(group) == 1: out.append(resize(group[0], size, keep_aspect)); continue
+        out += resize(Image.merge('RGBX', group + group[:1] * (4 - len(group))), size, keep_aspect).split()[:len(group)]
+    return out
 
 # %% ../nbs/04_export.ipynb #bee33653
 def render_array(arr:np.ndarray,       # Decoded stored values of one frame
@@ -195,7 +208,8 @@ def png_bytes(a:np.ndarray, # uint8 or uint16, gray `(rows, columns)` or RGB `(r
     up[:, 0] = 2                                            # filter type 2, Up
     up[0, 1:] = rows[0]; np.subtract(rows[1:], rows[:-1], out=up[1:, 1:]) # modulo 256
     ihdr = struct.pack('>IIBBBBB', w, h, a.itemsize * 8, 0 if a.ndim == 2 else 2, 0, 0, 0)
-    return b'\x89PNG\r\n\x1a\n' + _chunk(b'IHDR', ihdr) + _chunk(b'IDAT', zlib.compress(up.tobytes(), level)) + _chunk(b'IEND', b'')
+    z = zlib.compressobj(level, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    return b'\x89PNG\r\n\x1a\n' + _chunk(b'IHDR', ihdr) + _chunk(b'IDAT', z.compress(up) + z.flush()) + _chunk(b'IEND', b'')
 
 def encode(obj,             # PIL image or array, as `render_values` gives it
            fmt:str='png'    # One of `FORMATS`
@@ -215,15 +229,17 @@ def write_atomic(data:bytes,               # The complete file
                  tmp_dir:str|Path|None=None # Folder for the temporary, on the same file system; default: `out`'s
                 )->Path:
     "Write `data` to `out` through a temporary file and a rename, so `out` is complete or absent."
-    out = Path(out)
-    tmp = Path(tmp_dir or out.parent)/f'.dicom_prep-{os.getpid()}-{next(_serial)}.part'
+    tmp = os.path.join(tmp_dir or os.path.dirname(out) or '.', f'.dicom_prep-{os.getpid()}-{next(_serial)}.part')
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
     try:
-        with os.fdopen(fd, 'wb') as f: f.write(data)
+        left = memoryview(data)
+        while left: left = left[os.write(fd, left):] # a write may take part of the buffer
+        os.close(fd); fd = None
         os.replace(tmp, out)
     except BaseException:
-        tmp.unlink(missing_ok=True); raise
-    return out
+        if fd is not None: os.close(fd)
+        Path(tmp).unlink(missing_ok=True); raise
+    return Path(out)
 
 def save_image(obj,                 # PIL image or array, as `render_values` gives it
                out_path:str|Path,   # Final name; missing folders are created

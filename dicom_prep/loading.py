@@ -4,27 +4,32 @@
 
 # %% auto #0
 __all__ = ['REASONS', 'MAX_FRAME_BYTES', 'MAX_FRAMES', 'HEADER_BYTES', 'META_GROUP_LENGTH', 'SAMPLES', 'INTERLEAVED_SYNTAXES',
-           'DEFER_BYTES', 'PLUGIN_PACKAGES', 'MEDIA_DIRECTORY', 'UNDEFINED_LENGTH', 'SOF_MARKERS', 'SMALL_FRAME_BYTES',
-           'DATASET_FIELDS', 'FRAME_MACROS', 'DicomPrepError', 'attribute_name', 'failure_reason', 'reading',
-           'may_be_deflated', 'read_deflated', 'fill_transfer_syntax', 'fill_pixel_attributes', 'not_dicom_reason',
+           'PLAIN_SYNTAXES', 'LONG_VRS', 'UNDEFINED_LENGTH', 'ITEM', 'ITEM_END', 'SEQUENCE_END', 'PIXEL_DATA',
+           'PLAIN_BYTES', 'DEFER_BYTES', 'PLUGIN_PACKAGES', 'MEDIA_DIRECTORY', 'SOF_MARKERS', 'SMALL_FRAME_BYTES',
+           'DATASET_FIELDS', 'FRAME_MACROS', 'TEXT_VRS', 'DicomPrepError', 'attribute_name', 'failure_reason',
+           'reading', 'may_be_deflated', 'read_deflated', 'fill_transfer_syntax', 'fill_pixel_attributes', 'element_at',
+           'value_end', 'walk_elements', 'plain_elements', 'raw_elements', 'parse_plain', 'not_dicom_reason',
            'unreadable_reason', 'read_header', 'as_header', 'file_of', 'get_frame_count', 'extract_frame',
            'frame_group', 'plugin_package', 'missing_pixels_reason', 'undecodable_reason', 'check_decodable',
            'required_attributes', 'check_pixel_module', 'frame_bytes', 'check_frame_count', 'check_size',
            'pixel_data_length', 'check_complete', 'check_header', 'entropy_end', 'jpeg_segments', 'codestream_shape',
-           'codestream_size', 'pad_tile', 'repair_scans', 'decode_error', 'decoded', 'decode_frame', 'frame_shape',
-           'frame_result', 'native_results', 'pixel_value', 'frame_codestreams', 'encapsulated_results', 'read_frames',
-           'read_frame', 'iter_dicom_frames', 'field_text', 'dataset_fields', 'get_dicom_info']
+           'codestream_size', 'pad_tile', 'repair_scans', 'decode_error', 'decoded', 'decode_frame', 'plain_frames',
+           'frame_shape', 'frame_result', 'native_results', 'pixel_value', 'frame_codestreams', 'encapsulated_results',
+           'read_frames', 'decode_frames', 'read_frame', 'iter_dicom_frames', 'field_text', 'text_value', 'raw_text',
+           'dataset_fields', 'get_dicom_info']
 
 # %% ../nbs/01_loading.ipynb #f0a8ffb3
-import re, struct, warnings, zlib
+import os, re, struct, warnings, zlib
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 from fastcore.basics import AttrDict, listify
 from pydicom import dcmread
-from pydicom.datadict import dictionary_description, dictionary_has_tag, tag_for_keyword
+from pydicom.datadict import dictionary_description, dictionary_has_tag, dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
-from pydicom.dataset import Dataset
+from pydicom.charset import convert_encodings, default_encoding
+from pydicom.dataelem import convert_raw_data_element
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate, generate_frames, get_frame
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.filebase import DicomBytesIO
@@ -142,6 +147,84 @@ def fill_pixel_attributes(ds:Dataset # Header just parsed
         ds.PlanarConfiguration = 0; notes.append("Planar Configuration absent: assumed 0, as PS3.5 8.2 has it for compressed colour")
     return notes
 
+# %% ../nbs/01_loading.ipynb #c2871c04
+PLAIN_SYNTAXES = {ExplicitVRLittleEndian: False, ImplicitVRLittleEndian: True} # The plain syntaxes, and whether their VR is implicit
+LONG_VRS = {b'OB', b'OD', b'OF', b'OL', b'OV', b'OW', b'SQ', b'SV', b'UC', b'UN', b'UR', b'UT', b'UV'} # Explicit VRs with a 4-byte length
+UNDEFINED_LENGTH = 0xFFFFFFFF
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+PIXEL_DATA = 0x7FE00010
+PLAIN_BYTES = 1 << 26 # Files up to this size (64 MiB) are read whole
+_TAG_VR_LENGTH, _TAG_LENGTH, _LENGTH = struct.Struct('<HH2sH').unpack_from, struct.Struct('<HHL').unpack_from, struct.Struct('<L').unpack_from
+
+def element_at(buf:bytes,     # A file's bytes
+               pos:int,       # Where a data element starts
+               implicit:bool  # Implicit VR?
+              )->tuple:       # `(tag, VR or None, length, where its value starts)`
+    "Read the header of the data element at `pos` (little endian)."
+    if implicit:
+        group, elem, length = _TAG_LENGTH(buf, pos); return group << 16 | elem, None, length, pos + 8
+    group, elem, vr, length = _TAG_VR_LENGTH(buf, pos)
+    if group == 0xFFFE: return group << 16 | elem, None, _LENGTH(buf, pos + 4)[0], pos + 8 # items and delimiters: no VR
+    if vr in LONG_VRS: return group << 16 | elem, vr.decode(), _LENGTH(buf, pos + 8)[0], pos + 12
+    return group << 16 | elem, vr.decode('ascii'), length, pos + 8
+
+def value_end(buf:bytes, pos:int, implicit:bool,
+              end_tag:int=SEQUENCE_END # The delimiter that closes the value
+             )->int:                   # Where the value's delimiter ends
+    "Find the end of an undefined-length value starting at `pos`: items and their elements, nested, up to `end_tag`."
+    while True:
+        tag, _, length, pos = element_at(buf, pos, implicit)
+        if tag == end_tag: return pos
+        pos = value_end(buf, pos, implicit, ITEM_END if tag == ITEM else SEQUENCE_END) if length == UNDEFINED_LENGTH else pos + length
+        if pos > len(buf): raise ValueError('a value runs past the end of the file')
+
+# %% ../nbs/01_loading.ipynb #f5ccf682
+def walk_elements(buf:bytes, pos:int, end:int, implicit:bool
+                 )->dict:      # `(VR or None, value start, value length)` by tag
+    "Locate the data elements from `pos` to `end`, without reading any value."
+    elems = {}
+    while pos < end:
+        tag, vr, length, start = element_at(buf, pos, implicit)
+        if length == UNDEFINED_LENGTH:
+            if tag == PIXEL_DATA: raise ValueError('encapsulated Pixel Data') # compressed: not plain
+            pos = value_end(buf, start, implicit); length = pos - 8 - start # the value, without its delimiter
+        else: pos = start + length
+        if pos > end: raise ValueError('a value runs past the end of the file')
+        elems[tag] = vr, start, length
+    return elems
+
+def plain_elements(data:bytes # A whole file
+                  )->tuple|None: # `(implicit VR?, file meta elements, data set elements)` as `walk_elements` gives them; None when not plain
+    "Locate the elements of a plain DICOM file (File Meta, then Explicit or Implicit VR Little Endian)."
+    if data[DICM_OFFSET:DICM_OFFSET + 4] != b'DICM': return None
+    try:
+        tag, vr, length, start = element_at(data, DICM_OFFSET + 4, False)
+        if (tag, vr, length) != (0x00020000, 'UL', 4): return None # File Meta Information Group Length comes first (PS3.10 7.1)
+        meta_end = start + 4 + _LENGTH(data, start)[0]
+        meta = walk_elements(data, DICM_OFFSET + 4, meta_end, False)
+        _, s, n = meta[0x00020010]
+        syntax = data[s:s + n].decode('ascii').strip('\0 ')
+        if syntax not in PLAIN_SYNTAXES: return None
+        implicit = PLAIN_SYNTAXES[syntax]
+        return implicit, meta, walk_elements(data, meta_end, len(data), implicit)
+    except (struct.error, ValueError, KeyError, RecursionError, UnicodeDecodeError): return None
+
+def raw_elements(data:bytes, elems:dict, implicit:bool)->dict:
+    "Make pydicom `RawDataElement`s of located elements (Pixel Data's value left in `data`)."
+    return {BaseTag(t): RawDataElement(BaseTag(t), vr, n, None if t == PIXEL_DATA else data[s:s + n], s, implicit, True, True, False) for t, (vr, s, n) in elems.items()}
+
+def parse_plain(data:bytes,    # A whole file
+                path:str|Path  # Its name, for the dataset
+               )->Dataset|None: # The header, Pixel Data left in `data` (`ds.plain`); None when the file is not plain
+    "Parse a plain DICOM file from its bytes into a pydicom dataset."
+    if (found := plain_elements(data)) is None: return None
+    implicit, meta, elems = found
+    ds = FileDataset(str(path), raw_elements(data, elems, implicit), data[:DICM_OFFSET], FileMetaDataset(raw_elements(data, meta, False)), implicit, True)
+    charset = ds.get_item(0x00080005)
+    ds.set_original_encoding(implicit, True, convert_encodings(convert_raw_data_element(charset).value) if charset else default_encoding)
+    ds.plain = data
+    return ds
+
 # %% ../nbs/01_loading.ipynb #765d3b23
 DEFER_BYTES = 4096 # Values at least this large stay on disk until used: Pixel Data, large LUTs
 
@@ -166,10 +249,13 @@ def read_header(path:str|Path, # DICOM file
                )->Dataset:      # Every element, Pixel Data deferred; `ds.notes` lists what was assumed
     "Read the header of `path` in one parse, raising `DicomPrepError` when it is not usable DICOM."
     with reading(path), open(path, 'rb') as f:
-        head = f.read(HEAD_BYTES)
+        small = os.fstat(f.fileno()).st_size <= PLAIN_BYTES
+        data = f.read() if small else f.read(HEAD_BYTES)
+        head = data[:HEAD_BYTES]
         if reason := not_dicom_reason(head): raise DicomPrepError(reason)
-        f.seek(0)
-        ds = read_deflated(f, max_frame_bytes + HEADER_BYTES) if may_be_deflated(head) else None
+        ds = parse_plain(data, path) if small else None
+        if ds is None:
+            f.seek(0); ds = read_deflated(f, max_frame_bytes + HEADER_BYTES) if may_be_deflated(head) else None
         if ds is None: f.seek(0); ds = dcmread(f, force=True, defer_size=DEFER_BYTES)
         if not len(ds): raise DicomPrepError(unreadable_reason(f))
         ds.notes = fill_transfer_syntax(ds) + fill_pixel_attributes(ds)
@@ -312,8 +398,6 @@ def check_size(ds:Dataset,                          # DICOM header
         check_frame_count(get_frame_count(ds), max_frames)
 
 # %% ../nbs/01_loading.ipynb #951423c8
-UNDEFINED_LENGTH = 0xFFFFFFFF
-
 def pixel_data_length(ds:Dataset # DICOM header with Pixel Data
                      )->int:     # Bytes of Pixel Data
     "Return how many bytes Pixel Data holds, without reading it (for a deferred value, at most what the file has left)."
@@ -441,6 +525,19 @@ def decode_frame(ds:Dataset, # DICOM header
     if (r, c) == (rows, cols): return arr, notes
     return pad_tile(arr, rows, cols), notes + [f"edge tile {r}x{c} padded to {rows}x{cols}"]
 
+# %% ../nbs/01_loading.ipynb #6e27535a
+def plain_frames(ds:Dataset # Header from `parse_plain` (else None is returned)
+                ):          # `frame(i)`, giving frame i as a `(rows, columns)` view of the file's bytes; None when not plain grayscale
+    "Give the frames of a plain file's 8- or 16-bit grayscale pixels, without copying them."
+    bits = int(ds.get('BitsAllocated') or 0)
+    if getattr(ds, 'plain', None) is None or int(ds.get('SamplesPerPixel') or 1) != 1 or bits not in (8, 16): return None
+    n, rows, cols = get_frame_count(ds), int(ds.Rows), int(ds.Columns)
+    dtype = np.dtype(f"<{'i' if int(ds.get('PixelRepresentation') or 0) == 1 else 'u'}{bits // 8}")
+    frames = np.frombuffer(ds.plain, dtype, n * rows * cols, ds.get_item('PixelData', keep_deferred=True).value_tell).reshape(n, rows, cols)
+    unused = bits - int(ds.get('BitsStored') or bits)
+    if dtype.kind == 'i' and unused > 0: return lambda i: (frames[i] << unused) >> unused # sign-extended from Bits Stored, as pydicom gives it
+    return frames.__getitem__
+
 # %% ../nbs/01_loading.ipynb #e2f59a3e
 SMALL_FRAME_BYTES = 2**21 # Frames up to this size decode from the parsed header (faster); larger ones from the file (less memory)
 
@@ -465,6 +562,9 @@ def frame_result(path:str|Path, # DICOM file
 def native_results(path:str|Path, ds:Dataset, idxs:list):
     "Yield a frame result for each frame of `idxs` (increasing) of uncompressed Pixel Data."
     n, uid = get_frame_count(ds), UID(ds.file_meta.TransferSyntaxUID)
+    if (frame := plain_frames(ds)) is not None:
+        for i in idxs: yield frame_result(path, ds, lambda: (frame(i), []))
+        return
     if getattr(ds, 'syntax_guessed', False) or uid.is_deflated or (n == 1 and frame_bytes(ds) <= SMALL_FRAME_BYTES):
         for i in idxs: yield frame_result(path, ds, lambda: (decoded(uid, lambda: pixel_array(ds, index=i if n > 1 else None)), []))
         return
@@ -527,6 +627,13 @@ def read_frames(path:str|Path,        # DICOM file
         n = check_header(ds, max_frame_bytes, max_frames=None) # the frame limit is for whoever plans the work; here the frames are named
         if bad := [i for i in idxs if not 0 <= i < n]: raise DicomPrepError(f"frame {bad[0]} out of range (0..{n-1})")
         if any(b <= a for a, b in zip(idxs, idxs[1:])): raise DicomPrepError(f"frames {idxs} are not in increasing order")
+    return decode_frames(path, ds, idxs)
+
+def decode_frames(path:str|Path, # DICOM file
+                  ds:Dataset,    # Its header, already through `check_header`
+                  idxs:list      # Frames to decode, in range and increasing
+                 ):              # Iterator of `(stored values or DicomPrepError, notes)`, one per frame of `idxs`
+    "Decode the frames `idxs` of a file whose header was checked, each succeeding or failing on its own."
     results = encapsulated_results if UID(ds.file_meta.TransferSyntaxUID).is_encapsulated else native_results
     return results(path, ds, idxs)
 
@@ -558,6 +665,7 @@ DATASET_FIELDS = ['StudyInstanceUID', 'SeriesInstanceUID', 'SOPInstanceUID', 'Pa
                   'BurnedInAnnotation', 'Rows', 'Columns', 'PhotometricInterpretation'] # The manifest's header columns
 FRAME_MACROS = {'ImagePositionPatient': 'PlanePositionSequence', 'ImageOrientationPatient': 'PlaneOrientationSequence',
                 'PixelSpacing': 'PixelMeasuresSequence'} # Where an enhanced object keeps them per frame (PS3.3 C.7.6.16.2)
+TEXT_VRS = {'AE', 'AS', 'CS', 'DA', 'DS', 'DT', 'IS', 'LO', 'SH', 'TM', 'UI'} # Values stored as text, one per backslash
 
 def field_text(value # An element's value, or None
               )->str:
@@ -565,14 +673,32 @@ def field_text(value # An element's value, or None
     if value is None: return ''
     return '\\'.join(map(str, value)) if isinstance(value, (MultiValue, list, tuple)) else str(value)
 
+def text_value(b:bytes # A text element's value, as written
+              )->str|None: # Its values, each stripped, joined by backslashes; None when not ASCII (pydicom must decode it)
+    "Read the value of an ASCII text element as `field_text` writes pydicom's converted value."
+    if not b.isascii(): return None
+    return '\\'.join(v.strip(' \0') for v in b.decode('ascii').split('\\')).strip('\\') if b.strip(b' \0\\') else ''
+
+def raw_text(item:Dataset, # Dataset or sequence item
+             kw:str        # Keyword of a text attribute
+            )->str|None:   # As `text_value`; None when the element is converted already, or not text
+    "Read an unconverted text element of `item` straight from its bytes."
+    elem = item.get_item(kw)
+    if not isinstance(elem, RawDataElement) or not isinstance(elem.value, bytes) or (elem.VR or dictionary_VR(elem.tag)) not in TEXT_VRS: return None
+    return text_value(elem.value)
+
 def dataset_fields(ds:Dataset,     # DICOM header
                    frame_idx:int=0 # The frame the row is for
                   )->dict[str, str]: # One entry per name of `DATASET_FIELDS`
     "Return the manifest's header columns for frame `frame_idx` of `ds`, per-frame values from functional groups first; '' for one that cannot be read."
+    enhanced = 'PerFrameFunctionalGroupsSequence' in ds or 'SharedFunctionalGroupsSequence' in ds
     def value(kw):
         try:
-            group = frame_group(ds, frame_idx, FRAME_MACROS[kw]) if kw in FRAME_MACROS else None
-            return field_text((group if group is not None and kw in group else ds).get(kw))
+            group = frame_group(ds, frame_idx, FRAME_MACROS[kw]) if enhanced and kw in FRAME_MACROS else None
+            src = group if group is not None and kw in group else ds
+            if kw not in src: return ''
+            text = raw_text(src, kw)
+            return field_text(src.get(kw)) if text is None else text
         except Exception: return '' # a damaged element: the row still says what happened to the frame
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')

@@ -6,8 +6,9 @@
 __all__ = ['VOI_FUNCTIONS', 'PRESETS', 'FILE_VOIS', 'COLOR', 'window_error', 'window_lut', 'voi_lut_table', 'Voi', 'file_window',
            'file_windows', 'parse_window', 'check_window', 'file_voi_lut', 'file_voi', 'preset_voi', 'choose_voi',
            'is_inverted', 'lut_index', 'lookup', 'minmax_voi', 'apply_voi', 'to_levels', 'to_unit', 'to_output',
-           'gray_levels', 'gray_table', 'gray_float', 'gray_image', 'is_color', 'palette_channel', 'palette_rgb',
-           'color_image', 'normalize_frame', 'normalize_voi', 'normalize_float', 'normalize_array']
+           'gray_levels', 'gray_table', 'gray_float', 'table_key', 'word_table', 'known_table', 'gray_image',
+           'is_color', 'palette_channel', 'palette_rgb', 'color_image', 'normalize_frame', 'normalize_voi',
+           'normalize_float', 'normalize_array']
 
 # %% ../nbs/03_voi_lut.ipynb #c3db38f2
 import warnings
@@ -17,7 +18,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut
 from .loading import DicomPrepError, frame_group
 from .modality_lut import (apply_lut, ds_number, ds_strings, is_hounsfield, lut_entries, modality_lut,
-                                     modality_units, padding_mask, stored_range, stored_values)
+                                     modality_units, padding_mask, rescale, stored_range, stored_values)
 
 # %% ../nbs/03_voi_lut.ipynb #13741508
 VOI_FUNCTIONS = ('LINEAR', 'LINEAR_EXACT', 'SIGMOID')
@@ -276,20 +277,50 @@ def gray_float(arr:np.ndarray,   # Pixels of any numeric type
     y, voi = gray_levels(s, ds, voi, None, frame_idx)
     return to_output(y, ds, dtype), voi
 
+# %% ../nbs/03_voi_lut.ipynb #5cfebc0f
+_TABLES = {} # word tables by header key (a few per series)
+
+def table_key(ds:Dataset, voi:Voi, frame_idx:int, dtype, itemsize:int)->tuple|None:
+    "What the table of `voi` for frame `frame_idx` depends on; None when it cannot be reused (min-max, a LUT Sequence)."
+    if voi.is_minmax or voi.lut is not None or ds.get('ModalityLUTSequence'): return None
+    return stored_range(ds), rescale(ds, frame_idx), voi.center, voi.width, voi.fn, is_inverted(ds), np.dtype(dtype).str, itemsize
+
+def word_table(ds:Dataset,      # DICOM header
+               voi:Voi,         # A window (not min-max)
+               frame_idx:int=0, # Frame, for per-frame rescale
+               dtype=np.uint8,  # Output type
+               itemsize:int=2   # Bytes per decoded pixel
+              )->tuple:         # `(table over every raw word, Voi used)`
+    "Return the frame's table indexed by the raw decoded word, built once per header key."
+    key = table_key(ds, voi, frame_idx, dtype, itemsize)
+    if key is not None and key in _TABLES: return _TABLES[key], voi
+    table, voi = gray_table(ds, voi, None, frame_idx, dtype)
+    words = lookup(table, lut_index(np.arange(1 << (8 * itemsize), dtype=f'u{itemsize}'), ds))
+    if key is not None:
+        if len(_TABLES) >= 64: _TABLES.clear()
+        _TABLES[key] = words
+    return words, voi
+
+def known_table(key:tuple # A `table_key`
+               )->np.ndarray|None: # The word table built for it, if any
+    "Return the word table already built for `key` (the batch's fast path renders with it)."
+    return _TABLES.get(key)
+
 def gray_image(arr:np.ndarray,   # Decoded grayscale pixels of one frame
                ds:Dataset,       # DICOM header
                voi:Voi,          # From `choose_voi`
                frame_idx:int=0,  # Frame, for per-frame rescale
                dtype=np.uint8    # uint8 levels, or float32 in 0..1
               )->tuple:          # `(image, Voi actually used)`
-    "Render grayscale pixels: through a table over the stored range for 8/16-bit integers, else in floating point."
+    "Render grayscale pixels: one gather through a table for 8/16-bit integers, else in floating point."
     lo, hi = stored_range(ds)
-    if arr.dtype.kind in 'iu' and (hi - lo).bit_length() <= 8 * arr.itemsize <= 16:
-        idx = lut_index(arr, ds)
-        counts = np.bincount(idx.ravel(), minlength=hi - lo + 1) if voi.is_minmax else None
-        table, voi = gray_table(ds, voi, counts, frame_idx, dtype)
-        return lookup(table, idx), voi
-    return gray_float(arr, ds, voi, frame_idx, dtype)
+    if arr.dtype.kind not in 'iu' or not (hi - lo).bit_length() <= 8 * arr.itemsize <= 16: return gray_float(arr, ds, voi, frame_idx, dtype)
+    if not voi.is_minmax:
+        table, voi = word_table(ds, voi, frame_idx, dtype, arr.itemsize)
+        return lookup(table, arr.view(f'u{arr.itemsize}')), voi
+    idx = lut_index(arr, ds)
+    table, voi = gray_table(ds, voi, np.bincount(idx.ravel(), minlength=hi - lo + 1), frame_idx, dtype)
+    return lookup(table, idx), voi
 
 # %% ../nbs/03_voi_lut.ipynb #eb2745ee
 COLOR = ('RGB', 'YBR_FULL', 'YBR_FULL_422', 'YBR_ICT', 'YBR_RCT', 'YBR_PARTIAL_420', 'PALETTE COLOR')
