@@ -12,7 +12,7 @@ __all__ = ['STATE', 'HELD_LOCKS', 'MANIFEST_COLUMNS', 'MAX_FIELD', 'CHUNK', 'BAT
            'marker', 'file_failure', 'convert_batch', 'run_tasks', 'finish_running', 'in_flight', 'stop_workers',
            'run_pool', 'progress_every', 'Progress', 'Summary', 'start_run', 'source_files', 'preprocess_dicoms']
 
-# %% ../nbs/05_batch.ipynb #bc163ba2
+# %% ../nbs/05_batch.ipynb #03e64250
 import csv, ctypes, errno, fcntl, json, os, resource, signal, sqlite3, sys, threading, time, hashlib, warnings
 import numpy as np
 from collections import deque
@@ -33,7 +33,7 @@ from .loading import (DicomPrepError, read_header, check_header, decode_frames, 
 from .voi_lut import PRESETS, known_table, lookup, normalize_voi, parse_window, window_error
 from .export import Options, output_name, render_values, resize_many, encode, write_atomic
 
-# %% ../nbs/05_batch.ipynb #d4868311
+# %% ../nbs/05_batch.ipynb #d73d2acb
 STATE = '.dicom_prep' # The tool's own folder inside DST
 
 class UsageError(DicomPrepError):
@@ -77,7 +77,7 @@ def open_run_dir(dst:str|Path # The output folder (created if missing)
     except OSError as e: raise UsageError(f"cannot write in {dst}: {e.strerror}") from None
     return d
 
-# %% ../nbs/05_batch.ipynb #4c0d26e1
+# %% ../nbs/05_batch.ipynb #6f169434
 HELD_LOCKS = set() # Lock descriptors this process holds (forked workers close them)
 
 def lock_run_dir(d:RunDir # The output folder
@@ -96,7 +96,7 @@ def unlock(fd:int):
     "Release a lock taken by `lock_run_dir`."
     HELD_LOCKS.discard(fd); os.close(fd)
 
-# %% ../nbs/05_batch.ipynb #c8dc4f05
+# %% ../nbs/05_batch.ipynb #fb19216d
 def write_record(d:RunDir, src:Path, opts:Options, **extra):
     "Write the run record of `d` atomically."
     rec = dict(tool='dicom_prep', version=__version__, source=os.fsdecode(src), options=asdict(opts), **extra)
@@ -121,7 +121,7 @@ def record_conflict(rec:dict,    # The folder's run record
     diffs += [f"{k} {_show(k, getattr(old, k))} (this run: {_show(k, getattr(opts, k))})" for k in asdict(opts) if getattr(old, k) != getattr(opts, k)]
     return '; '.join(diffs) or None
 
-# %% ../nbs/05_batch.ipynb #2c21f7f2
+# %% ../nbs/05_batch.ipynb #d6372511
 MANIFEST_COLUMNS = ['source', 'frame', 'output', 'status', 'error', 'window', 'notes', 'num_frames', *DATASET_FIELDS]
 MAX_FIELD = 4096 # Characters kept of one manifest field
 _CONTROL = str.maketrans({c: ' ' for c in [*range(32), 127]})
@@ -132,7 +132,7 @@ def clean_field(v # Any value
     s = str(v).translate(_CONTROL).encode('utf-8', 'backslashreplace').decode()
     return s if len(s) <= MAX_FIELD else f"{s[:MAX_FIELD - 40]}… (clipped from {len(s):,} characters)"
 
-# %% ../nbs/05_batch.ipynb #f8f23c8f
+# %% ../nbs/05_batch.ipynb #d53b14af
 class Journal:
     "The rows of an output folder, one per (source, frame), in SQLite."
     def __init__(self, path:Path):
@@ -165,7 +165,7 @@ class Journal:
     def clear(self): self.db.execute('DELETE FROM rows')
     def close(self): self.db.close()
 
-# %% ../nbs/05_batch.ipynb #d4add554
+# %% ../nbs/05_batch.ipynb #b6c92bd8
 def write_manifest(j:Journal, d:RunDir):
     "Write every row of `j` to `d`'s manifest.csv, atomically."
     tmp = d.tmp/f'.manifest-{os.getpid()}.part'
@@ -179,7 +179,7 @@ def read_manifest(path:str|Path # A manifest.csv
     csv.field_size_limit(sys.maxsize)
     with open(path, newline='', encoding='utf-8', errors='surrogateescape') as f: yield from csv.DictReader(f)
 
-# %% ../nbs/05_batch.ipynb #e820cf73
+# %% ../nbs/05_batch.ipynb #5240b55b
 def out_dir(root:Path,    # The output folder
             rel:str,      # An output's path relative to it
             seen:set|None=None # Folders already checked (a cache, per task)
@@ -203,7 +203,7 @@ def owned(root:Path, rel:str)->Path|None:
     ok = all(q.is_dir() and not q.is_symlink() for q in parents) and p.is_file() and not p.is_symlink()
     return p if ok else None
 
-# %% ../nbs/05_batch.ipynb #8d123821
+# %% ../nbs/05_batch.ipynb #e0455ecb
 CHUNK = 32 # Frames per task when a file's frames are shared among workers
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ def failed_row(rel:str, reason:str, frame:int=0, **kw)->dict:
     "A manifest row for a frame (or a whole file) that failed."
     return dict(source=rel, frame=frame, status='failed', error=reason, **kw)
 
-# %% ../nbs/05_batch.ipynb #64ac9793
+# %% ../nbs/05_batch.ipynb #1fbaa9ef
 BATCH_PIXELS = 1 << 20 # 8-bit grayscale pictures up to this size are resized four at a time
 
 def write_output(job:Job, out:str, data:bytes, seen:set):
@@ -267,7 +267,7 @@ class Writer:
         for size in {img.size for _, img in self.waiting}: self.write([w for w in self.waiting if w[1].size == size])
         return self.rows
 
-# %% ../nbs/05_batch.ipynb #424b60c9
+# %% ../nbs/05_batch.ipynb #e8fb9f65
 NOT_FAST = {0x00283000, 0x00283010, 0x52009229, 0x52009230, 0x20500020, 0x00280006} # Modality/VOI LUT Sequences, functional groups, Presentation LUT Shape, Planar Configuration
 TAGS = {kw: tag_for_keyword(kw) for kw in ['Rows', 'Columns', 'SamplesPerPixel', 'BitsAllocated', 'BitsStored', 'PixelRepresentation', 'NumberOfFrames',
         'PhotometricInterpretation', 'RescaleSlope', 'RescaleIntercept', 'RescaleType', 'Modality', 'WindowCenter', 'WindowWidth',
@@ -289,7 +289,7 @@ def raw_str(data:bytes, el:dict, kw:str, first:bool=False)->str:
     if (vr is not None and vr not in TEXT_VRS) or (t := text_value(data[s:s + n])) is None: raise NotFast()
     return t.split('\\')[0] if first else t
 
-# %% ../nbs/05_batch.ipynb #a67d91a1
+# %% ../nbs/05_batch.ipynb #ce140fdc
 def fast_window(data:bytes, el:dict, window)->tuple:
     "Choose the window as `choose_voi` does, where that is simple: `(center, width, function, label)`; else `NotFast`."
     if window is None:
@@ -320,7 +320,7 @@ def fast_key(data:bytes, el:dict, opts:Options, max_frame_bytes:int)->tuple:
     lo, hi = (-(1 << (stored - 1)), (1 << (stored - 1)) - 1) if signed else (0, (1 << stored) - 1)
     return ((lo, hi), (slope, intercept), center, width, fn, photometric == 'MONOCHROME1', '|u1', alloc // 8), label, (rows, cols, alloc // 8)
 
-# %% ../nbs/05_batch.ipynb #a46e3fe8
+# %% ../nbs/05_batch.ipynb #303c7f1b
 def plain_head(f)->bool:
     "Tell from the first kilobyte of an open file whether its File Meta names a plain transfer syntax (so reading it whole is worth it)."
     head = f.read(HEAD_BYTES); f.seek(0)
@@ -342,7 +342,7 @@ def fast_render(job:Job, path:str, rel:str)->tuple|None:
     row = dict(source=rel, frame=0, num_frames=1, **fields, output=output_name(rel, 0, 1, job.opts.fmt, job.opts.naming), status='ok', window=label, notes='')
     return row, Image.fromarray(lookup(table, pixels))
 
-# %% ../nbs/05_batch.ipynb #cf00046a
+# %% ../nbs/05_batch.ipynb #d9d76cf7
 def convert_frame(job:Job, path:str, rel:str, ds, i:int, n:int, px, notes:list, writer:Writer):
     "Render frame `i` (decoded as `px`, or the error that decoding it gave) and hand it to `writer`."
     row = dict(source=rel, frame=i, num_frames=n, **dataset_fields(ds, i))
@@ -376,7 +376,7 @@ def convert_file(job:Job,       # The run
     for i, (px, notes) in zip(chunk, frames): convert_frame(job, path, rel, ds, i, n, px, notes, writer)
     return list(range(start + CHUNK, len(idxs) - len(bad), CHUNK)) if start == 0 else []
 
-# %% ../nbs/05_batch.ipynb #52cb1c3f
+# %% ../nbs/05_batch.ipynb #a083c6bf
 BASE_MEMORY = 1 << 30 # Bytes for the interpreter, libraries and decoders' working memory
 
 def memory_budget(max_frame_bytes:int=MAX_FRAME_BYTES # The decompression bomb guard
@@ -407,7 +407,7 @@ def keep_freed_memory():
     try: libc = ctypes.CDLL(None); libc.mallopt(-3, 32 << 20); libc.mallopt(-1, 512 << 20) # M_MMAP_THRESHOLD (its maximum), M_TRIM_THRESHOLD
     except (OSError, AttributeError): pass
 
-# %% ../nbs/05_batch.ipynb #8a8bdfb3
+# %% ../nbs/05_batch.ipynb #5925da65
 class OverTime(BaseException):
     "A task ran past its time budget (a BaseException, so no `except Exception` on the way swallows it)."
 
@@ -425,7 +425,7 @@ def within_budget(job:Job, fn, *args):
         signal.setitimer(signal.ITIMER_REAL, 0); signal.signal(signal.SIGALRM, old)
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard)) # the limit is for this task only
 
-# %% ../nbs/05_batch.ipynb #fedf011b
+# %% ../nbs/05_batch.ipynb #5adccc14
 def marker(d:Path, items:list)->Path:
     "The in-flight marker of the task converting `items` (`(rel, start)` pairs)."
     return d/STATE/'inflight'/hashlib.sha1(json.dumps(items[0]).encode()).hexdigest()
@@ -450,7 +450,7 @@ def convert_batch(job:Job,   # The run
         except (OverTime, Exception) as e: writer.rows.append(file_failure(job, rel, start, e))
     return writer.close(), more
 
-# %% ../nbs/05_batch.ipynb #6c2abfce
+# %% ../nbs/05_batch.ipynb #be26e01e
 def run_tasks(ex:Executor,    # Where tasks run
               items,          # Iterable of `(rel, start)` pairs
               job:Job,        # The run
@@ -482,7 +482,7 @@ def finish_running(pending:dict, emit, grace:float=1.):
     for f in done:
         if f.exception() is None: emit(f.result()[0], pending[f])
 
-# %% ../nbs/05_batch.ipynb #5bf08267
+# %% ../nbs/05_batch.ipynb #21257ccd
 def in_flight(d:Path)->list:
     "The items of every task whose marker is still in `d/.dicom_prep/inflight`."
     return [tuple(i) for m in (d/STATE/'inflight').iterdir() for i in json.loads(m.read_text())]
@@ -511,7 +511,7 @@ def run_pool(items, job:Job, n_workers:int, emit):
             if lost_again: emit([failed_row(i[0], 'the worker process died while converting this file (out of memory, over its CPU time, or a crash in a decoder)', i[1])], [i])
         items = [i for i in lost if i not in suspects]
 
-# %% ../nbs/05_batch.ipynb #00df00a9
+# %% ../nbs/05_batch.ipynb #7440e586
 def progress_every()->float: return float(os.environ.get('DICOM_PREP_PROGRESS_EVERY', 5))
 
 class Progress:
@@ -544,7 +544,7 @@ class Progress:
 
 def _hms(s:float)->str: return f"{int(s) // 3600}:{int(s) % 3600 // 60:02d}:{int(s) % 60:02d}"
 
-# %% ../nbs/05_batch.ipynb #ca251026
+# %% ../nbs/05_batch.ipynb #6f6b37f7
 @dataclass
 class Summary:
     "What a run did, in frames (manifest rows)."
@@ -553,7 +553,7 @@ class Summary:
         s = f"converted {self.converted:,}, already done {self.already_done:,}, failed {self.failed:,} in {self.seconds:.1f}s"
         return s + (" (interrupted: run again to resume)" if self.interrupted else '')
 
-# %% ../nbs/05_batch.ipynb #3c0d1d6f
+# %% ../nbs/05_batch.ipynb #bc9631e8
 def start_run(d:RunDir, j:Journal, src:Path, opts:Options, overwrite:bool):
     "Check the run record against this run; with `overwrite`, start the folder afresh when they differ."
     rec = read_record(d)
@@ -572,7 +572,7 @@ def source_files(src:Path)->tuple:
     root = src if src.is_dir() else src.parent
     return root, [os.path.relpath(p, root) for p in find_dicoms(src, with_study=False)]
 
-# %% ../nbs/05_batch.ipynb #9bafb81e
+# %% ../nbs/05_batch.ipynb #cb18f744
 def preprocess_dicoms(dicom_dir:str|Path,    # Folder of DICOM files (searched recursively), or one file
                       thumb_dir:str|Path,    # Output folder
                       size:int|None=224,     # Output side; None keeps native size
@@ -601,7 +601,7 @@ def preprocess_dicoms(dicom_dir:str|Path,    # Folder of DICOM files (searched r
         finally: j.close()
     finally: unlock(lock)
 
-# %% ../nbs/05_batch.ipynb #bd837e7d
+# %% ../nbs/05_batch.ipynb #82dc5241
 def _run(d, j, src, opts, overwrite, n_workers, executor, max_frame_bytes, max_frames, timeout, progress)->Summary:
     "The body of `preprocess_dicoms`, once the folder is locked and the journal open."
     t0, started = time.time(), datetime.now(timezone.utc).isoformat(timespec='seconds')
@@ -631,6 +631,8 @@ def _run(d, j, src, opts, overwrite, n_workers, executor, max_frame_bytes, max_f
             write_record(d, src, opts, started=started, finished=datetime.now(timezone.utc).isoformat(timespec='seconds'),
                          status='interrupted' if s.interrupted else 'complete', files=len(files),
                          counts=dict(converted=s.converted, already_done=s.already_done, failed=s.failed))
+            for folder in (d.inflight, d.tmp): # recreated by the next run; nothing left empty behind
+                if not any(folder.iterdir()): folder.rmdir()
         except OSError as e:
             if e.errno in (errno.ENOSPC, errno.EDQUOT): raise DiskFull(f"{d.root}: no space left on the device for the manifest") from None
             raise

@@ -99,7 +99,7 @@ def resize_array(a:np.ndarray,          # Float image, `(rows, columns)` or `(ro
                     for c in range(chans.shape[-1])], -1)
     return out[..., 0] if a.ndim == 2 else out
 
-# %% ../nbs/04_export.ipynb #d0344919
+# %% ../nbs/04_export.ipynb #44ab47d2
 def resize_many(imgs:list,              # Same-size 'L' images
                 size:int|None=224,      # Side of the square output; None keeps native size
                 keep_aspect:bool=False  # Letterbox instead of stretching

@@ -5,18 +5,18 @@
 # %% auto #0
 __all__ = ['REASONS', 'MAX_FRAME_BYTES', 'MAX_FRAMES', 'HEADER_BYTES', 'META_GROUP_LENGTH', 'SAMPLES', 'INTERLEAVED_SYNTAXES',
            'PLAIN_SYNTAXES', 'LONG_VRS', 'UNDEFINED_LENGTH', 'ITEM', 'ITEM_END', 'SEQUENCE_END', 'PIXEL_DATA',
-           'PLAIN_BYTES', 'DEFER_BYTES', 'PLUGIN_PACKAGES', 'MEDIA_DIRECTORY', 'SOF_MARKERS', 'SMALL_FRAME_BYTES',
-           'DATASET_FIELDS', 'FRAME_MACROS', 'TEXT_VRS', 'DicomPrepError', 'attribute_name', 'failure_reason',
-           'reading', 'may_be_deflated', 'read_deflated', 'fill_transfer_syntax', 'fill_pixel_attributes', 'element_at',
-           'value_end', 'walk_elements', 'plain_elements', 'raw_elements', 'parse_plain', 'not_dicom_reason',
-           'unreadable_reason', 'read_header', 'as_header', 'file_of', 'get_frame_count', 'extract_frame',
-           'frame_group', 'plugin_package', 'missing_pixels_reason', 'undecodable_reason', 'check_decodable',
-           'required_attributes', 'check_pixel_module', 'frame_bytes', 'check_frame_count', 'check_size',
-           'pixel_data_length', 'check_complete', 'check_header', 'entropy_end', 'jpeg_segments', 'codestream_shape',
-           'codestream_size', 'pad_tile', 'repair_scans', 'decode_error', 'decoded', 'decode_frame', 'plain_frames',
-           'frame_shape', 'frame_result', 'native_results', 'pixel_value', 'frame_codestreams', 'encapsulated_results',
-           'read_frames', 'decode_frames', 'read_frame', 'iter_dicom_frames', 'field_text', 'text_value', 'raw_text',
-           'dataset_fields', 'get_dicom_info']
+           'PLAIN_BYTES', 'DEFER_BYTES', 'PLUGIN_PACKAGES', 'MEDIA_DIRECTORY', 'SOF_MARKERS', 'OBJECT_REPR',
+           'SMALL_FRAME_BYTES', 'DATASET_FIELDS', 'FRAME_MACROS', 'TEXT_VRS', 'DicomPrepError', 'attribute_name',
+           'failure_reason', 'reading', 'may_be_deflated', 'read_deflated', 'fill_transfer_syntax',
+           'fill_pixel_attributes', 'element_at', 'value_end', 'walk_elements', 'plain_elements', 'raw_elements',
+           'parse_plain', 'not_dicom_reason', 'unreadable_reason', 'read_header', 'as_header', 'file_of',
+           'get_frame_count', 'extract_frame', 'frame_group', 'plugin_package', 'missing_pixels_reason',
+           'undecodable_reason', 'check_decodable', 'required_attributes', 'check_pixel_module', 'frame_bytes',
+           'check_frame_count', 'check_size', 'pixel_data_length', 'check_complete', 'check_header', 'entropy_end',
+           'jpeg_segments', 'codestream_shape', 'codestream_size', 'pad_tile', 'repair_scans', 'decode_error',
+           'decoded', 'decode_frame', 'plain_frames', 'frame_shape', 'frame_result', 'native_results', 'pixel_value',
+           'frame_codestreams', 'encapsulated_results', 'read_frames', 'decode_frames', 'read_frame',
+           'iter_dicom_frames', 'field_text', 'text_value', 'raw_text', 'dataset_fields', 'get_dicom_info']
 
 # %% ../nbs/01_loading.ipynb #f0a8ffb3
 import os, re, struct, warnings, zlib
@@ -334,10 +334,10 @@ def missing_pixels_reason(ds:Dataset # DICOM header without Pixel Data
 
 def undecodable_reason(uid:UID # A Transfer Syntax UID get_decoder does not know
                       )->str:
-    "Say why no decoder handles `uid`: unknown, or known (retired JPEG processes among them) but without a decoder."
+    "Say why no decoder handles `uid`: unknown, or known to pydicom (retired JPEG processes among them) but without a pydicom decoder."
     if uid.name == uid: return f"unknown transfer syntax {uid}: no decoder exists for it"
     name, hint = uid.name.replace(' (Retired)', ''), ": dcmtk's dcmdjpeg decompresses it" if uid.name.startswith('JPEG') else ''
-    return f"transfer syntax {name} ({uid}) is {'retired, and' if uid.is_retired else 'known, but'} no installed decoder handles it{hint}"
+    return f"transfer syntax {name} ({uid}) is {'retired, and' if uid.is_retired else 'known, but'} pydicom has no decoder for it{hint}"
 
 def check_decodable(ds:Dataset # DICOM header
                    ):
@@ -503,9 +503,12 @@ def repair_scans(data:bytes # A JPEG codestream
     return (bytes(buf), ['JPEG scan header repaired (Se 0 -> 63)']) if fixed else (data, [])
 
 # %% ../nbs/01_loading.ipynb #e1ced22d
+OBJECT_REPR = re.compile(r'<[^<>]* at 0x[0-9A-Fa-f]+>') # a Python repr such as <_io.BytesIO object at 0x7f...>: its address differs on every run
+
 def decode_error(uid:UID, e:Exception)->DicomPrepError:
-    "The error for a decoder failure: the syntax, and the decoders' own words on one line."
-    return DicomPrepError(f"cannot decode {uid.name} pixel data (corrupt or unsupported stream): {' '.join(str(e).split())}")
+    "The error for a decoder failure: the syntax, and the decoders' own words on one line, with any object repr named 'the stream'."
+    words = OBJECT_REPR.sub('the stream', ' '.join(str(e).split()))
+    return DicomPrepError(f"cannot decode {uid.name} pixel data (corrupt or unsupported stream): {words}")
 
 def decoded(uid:UID, decode): # `decode()` returns an array
     "Run a decoder, turning its failure into a `DicomPrepError` that names the syntax."
