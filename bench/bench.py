@@ -14,7 +14,7 @@ the corpus, --repeat times, interleaved A B C, C B A, ...; the script prints the
 included) and wall time of each engine, the ratios baseline / dicom_prep pair by pair (median, min-max), the largest worker's
 peak memory, and a per-stage profile of one file (each stage timed once, page faults counted).
 """
-import argparse, io, json, os, resource, shutil, statistics, subprocess, sys, time, tracemalloc
+import argparse, io, json, os, resource, shutil, statistics, subprocess, sys, time, tracemalloc, warnings
 from pathlib import Path
 import numpy as np, pydicom
 from PIL import Image
@@ -35,6 +35,7 @@ def _write(ds, path):
 def make_corpus(root:Path, n_ct=1000, n_cr=100, n_jpeg=200, n_mf=20, mf_frames=20):
     "CT slices in study folders, 2048x2048 MONOCHROME1 radiographs, JPEG lossless CT slices, multi-frame CTs."
     if (root/'done.json').exists(): return json.loads((root/'done.json').read_text())
+    warnings.simplefilter('ignore') # the source test files carry values pydicom remarks on
     ct = pydicom.dcmread(get_testdata_file('693_UNCI.dcm'))         # 512x512 CT, signed 14-bit, window
     for i in range(n_ct):
         if i % 50 == 0: ct.StudyInstanceUID = generate_uid()
