@@ -75,6 +75,7 @@ def failure_reason(e:Exception # Anything raised while reading or decoding
     if isinstance(e, (NotImplementedError, BytesLengthException)) and (m := re.search(r"\(([0-9A-Fa-f]{4}), ?([0-9A-Fa-f]{4})\)", str(e))):
         return f"{attribute_name(BaseTag(int(m[1] + m[2], 16)))} cannot be read: its value does not fit its Value Representation (a damaged header)"
     if reason := next((r for kind, r in REASONS.items() if isinstance(e, kind)), None): return reason
+    if isinstance(e, OSError) and e.errno is None: return REASONS[(EOFError, struct.error)] # pydicom's own "No tag to read at file position ...": cut short
     if isinstance(e, OSError): return f"the file cannot be read ({(e.strerror or 'input/output error').lower()})"
     return f"reading it failed in a way we did not foresee ({type(e).__name__} inside pydicom or a decoder): please report this file"
 
