@@ -10,7 +10,8 @@ __all__ = ['STATE', 'HELD_LOCKS', 'MANIFEST_COLUMNS', 'MAX_FIELD', 'CHUNK', 'BAT
            'raw_str', 'fast_window', 'fast_key', 'plain_head', 'fast_render', 'convert_frame', 'convert_file',
            'memory_budget', 'die_with_parent', 'worker_setup', 'keep_freed_memory', 'OverTime', 'within_budget',
            'marker', 'file_failure', 'convert_batch', 'run_tasks', 'finish_running', 'in_flight', 'stop_workers',
-           'run_pool', 'progress_every', 'Progress', 'Summary', 'start_run', 'source_files', 'preprocess_dicoms']
+           'run_pool', 'progress_every', 'Progress', 'Summary', 'start_run', 'list_sources', 'read_sources',
+           'preprocess_dicoms']
 
 # %% ../nbs/05_batch.ipynb #03e64250
 import csv, ctypes, errno, fcntl, json, os, resource, signal, sqlite3, sys, threading, time, hashlib, warnings
@@ -25,7 +26,7 @@ from PIL import Image
 from fastcore.parallel import ProcessPoolExecutor
 from fastcore.xtras import chunked
 from . import __version__
-from .discovery import find_dicoms
+from .discovery import iter_dicoms
 from pydicom.datadict import tag_for_keyword
 from .discovery import DICM_OFFSET, HEAD_BYTES
 from .loading import (DicomPrepError, read_header, check_header, decode_frames, reading, dataset_fields, plain_elements, text_value,
@@ -57,6 +58,8 @@ class RunDir:
     def inflight(self)->Path: return self.state/'inflight'
     @property
     def tmp(self)->Path: return self.state/'tmp'
+    @property
+    def sources(self)->Path: return self.state/'sources'
 
 def refuse_link(p:Path):
     "Raise `UsageError` when `p` is a symbolic link."
@@ -71,7 +74,7 @@ def open_run_dir(dst:str|Path # The output folder (created if missing)
         d.root.mkdir(parents=True, exist_ok=True)
         for p in (d.state, d.manifest, d.record): refuse_link(p)
         d.state.mkdir(exist_ok=True)
-        for p in (d.lock, d.journal, d.inflight, d.tmp): refuse_link(p)
+        for p in (d.lock, d.journal, d.inflight, d.tmp, d.sources): refuse_link(p)
         d.inflight.mkdir(exist_ok=True); d.tmp.mkdir(exist_ok=True)
         probe = d.tmp/f'.probe-{os.getpid()}'; probe.write_bytes(b''); probe.unlink()
     except OSError as e: raise UsageError(f"cannot write in {dst}: {e.strerror}") from None
@@ -569,10 +572,22 @@ def start_run(d:RunDir, j:Journal, src:Path, opts:Options, overwrite:bool):
         j.clear()
     for p in [*d.tmp.iterdir(), *d.inflight.iterdir()]: p.unlink() # leftovers of a killed run, in the tool's own folders only
 
-def source_files(src:Path)->tuple:
-    "The input folder (`src`, or the folder of a single file) and the DICOM files below it, relative to it."
-    root = src if src.is_dir() else src.parent
-    return root, [os.path.relpath(p, root) for p in find_dicoms(src, with_study=False)]
+def list_sources(src:Path, # The input folder, or one file
+                 d:RunDir  # The output folder: the list goes in its own folder, not in memory
+                )->tuple:  # `(input folder, number of files)`
+    "Find the DICOM files below `src` and write their paths, relative to the input folder, to `d.sources`."
+    root, n = (src if src.is_dir() else src.parent), 0
+    with open(d.sources, 'wb') as f:
+        for p in iter_dicoms(src): f.write(os.fsencode(os.path.relpath(p, root)) + b'\0'); n += 1 # NUL: the one byte no file name holds
+    return root, n
+
+def read_sources(d:RunDir):
+    "Yield the paths `list_sources` wrote, one at a time."
+    with open(d.sources, 'rb') as f:
+        rest = b''
+        while chunk := f.read(1 << 16):
+            *names, rest = (rest + chunk).split(b'\0')
+            yield from map(os.fsdecode, names)
 
 # %% ../nbs/05_batch.ipynb #cb18f744
 def preprocess_dicoms(dicom_dir:str|Path,    # Folder of DICOM files (searched recursively), or one file
@@ -608,11 +623,11 @@ def _run(d, j, src, opts, overwrite, n_workers, executor, max_frame_bytes, max_f
     "The body of `preprocess_dicoms`, once the folder is locked and the journal open."
     t0, started = time.time(), datetime.now(timezone.utc).isoformat(timespec='seconds')
     start_run(d, j, src, opts, overwrite)
-    root, files = source_files(src)
-    write_record(d, src, opts, started=started, status='running', files=len(files))
-    s, bar = Summary(files=len(files), manifest=d.manifest), Progress(len(files), enabled=progress)
+    root, n_files = list_sources(src, d)
+    write_record(d, src, opts, started=started, status='running', files=n_files)
+    s, bar = Summary(files=n_files, manifest=d.manifest), Progress(n_files, enabled=progress)
     def todo():
-        for rel in files:
+        for rel in read_sources(d):
             if not overwrite and (k := j.done(rel, opts.frames)): s.already_done += k; bar.update(1, 0)
             else: yield rel, 0
     def emit(rows, items):
@@ -631,8 +646,9 @@ def _run(d, j, src, opts, overwrite, n_workers, executor, max_frame_bytes, max_f
         try:
             write_manifest(j, d)
             write_record(d, src, opts, started=started, finished=datetime.now(timezone.utc).isoformat(timespec='seconds'),
-                         status='interrupted' if s.interrupted else 'complete', files=len(files),
+                         status='interrupted' if s.interrupted else 'complete', files=n_files,
                          counts=dict(converted=s.converted, already_done=s.already_done, failed=s.failed))
+            d.sources.unlink()
             for folder in (d.inflight, d.tmp): # recreated by the next run; nothing left empty behind
                 if not any(folder.iterdir()): folder.rmdir()
         except OSError as e:

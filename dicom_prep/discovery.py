@@ -4,14 +4,14 @@
 
 # %% auto #0
 __all__ = ['DICM_OFFSET', 'HEAD_BYTES', 'FIRST_GROUPS', 'EXPLICIT_VRS', 'DICOM_EXTS', 'is_dicom_magic', 'read_head',
-           'is_plausible_element', 'starts_like_dicom', 'has_dcm_ext', 'is_dicom_candidate', 'study_id', 'find_dicoms']
+           'is_plausible_element', 'starts_like_dicom', 'has_dcm_ext', 'is_dicom_candidate', 'study_id', 'iter_dicoms',
+           'find_dicoms']
 
 # %% ../nbs/00_discovery.ipynb #607e633a
 import os, warnings
 from pathlib import Path
 from fastcore.basics import listify
 from fastcore.foundation import L
-from fastcore.xtras import globtastic
 from pydicom import dcmread
 from pydicom.valuerep import VR
 
@@ -91,11 +91,20 @@ def study_id(path:str|Path # DICOM file
     return uid or Path(path).parent.name
 
 # %% ../nbs/00_discovery.ipynb #0a51b112
+def iter_dicoms(root:str|Path # Folder to search recursively (or a single file)
+               ):             # Yields the DICOM files' paths, folder by folder, each folder's entries sorted
+    "Walk `root` for DICOM files without holding the whole list: a million files cost no more memory than ten."
+    root = Path(root)
+    if root.is_file():
+        if is_dicom_candidate(root): yield str(root)
+        return
+    for folder, subfolders, names in os.walk(root): # followlinks=False: no symlink loops
+        subfolders.sort()
+        yield from (p for p in (os.path.join(folder, n) for n in sorted(names)) if is_dicom_candidate(p))
+
 def find_dicoms(root:str|Path, # Folder to search recursively (or a single file)
                 with_study:bool=True # Also read each file's study id?
                )->L:           # Sorted `(path, study_id)` pairs (paths alone when `with_study=False`)
     "List the DICOM files below `root` with the study each belongs to."
-    root = Path(root)
-    files = [root] if root.is_file() else globtastic(root, symlinks=False)
-    paths = L(sorted(str(p) for p in files)).filter(is_dicom_candidate)
+    paths = L(sorted(iter_dicoms(root)))
     return paths.map(lambda p: (p, study_id(p))) if with_study else paths
