@@ -14,21 +14,20 @@ __all__ = ['STATE', 'HELD_LOCKS', 'MANIFEST_COLUMNS', 'MAX_FIELD', 'CHUNK', 'BAT
            'preprocess_dicoms']
 
 # %% ../nbs/05_batch.ipynb #03e64250
-import csv, ctypes, errno, fcntl, json, os, resource, signal, sqlite3, sys, threading, time, hashlib, warnings
-import numpy as np
+import csv, ctypes, errno, fcntl, hashlib, json, os, resource, signal, sqlite3, sys, threading, time, warnings
 from collections import deque
 from concurrent.futures import Executor, FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, asdict
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
+import numpy as np
 from PIL import Image
 from fastcore.parallel import ProcessPoolExecutor
 from fastcore.xtras import chunked
-from . import __version__
-from .discovery import iter_dicoms
 from pydicom.datadict import tag_for_keyword
-from .discovery import DICM_OFFSET, HEAD_BYTES
+from . import __version__
+from .discovery import DICM_OFFSET, HEAD_BYTES, iter_dicoms
 from .loading import (DicomPrepError, read_header, check_header, decode_frames, reading, dataset_fields, plain_elements, text_value,
                                 DATASET_FIELDS, MAX_FRAME_BYTES, MAX_FRAMES, PIXEL_DATA, PLAIN_BYTES, PLAIN_SYNTAXES, TEXT_VRS)
 from .voi_lut import PRESETS, known_table, lookup, normalize_voi, parse_window, window_error
