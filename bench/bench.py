@@ -14,7 +14,7 @@ the corpus, --repeat times, interleaved A B C, C B A, ...; the script prints the
 included) and wall time of each engine, the ratios baseline / dicom_prep pair by pair (median, min-max), the largest worker's
 peak memory, and a per-stage profile of one file (each stage timed once, page faults counted).
 """
-import argparse, io, json, os, resource, shutil, statistics, subprocess, sys, time, tracemalloc, warnings
+import argparse, json, os, resource, shutil, statistics, subprocess, sys, time, tracemalloc, warnings
 from pathlib import Path
 import numpy as np, pydicom
 from PIL import Image
@@ -125,7 +125,7 @@ ENGINES = {'dicom_prep': run_ours, 'baseline': run_baseline, 'dcmj2pnm': run_dcm
 
 def child(engine, src, dst, workers):
     "One engine on one part, in this fresh process: print its wall and CPU seconds and the largest worker's peak memory."
-    import dicom_prep.batch, fastcore.parallel # imports are not conversion time, for any engine
+    import dicom_prep.batch, fastcore.parallel # noqa: F401 -- imports are not conversion time, for any engine
     Path(dst).mkdir(parents=True, exist_ok=True)
     cpu = lambda: sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     c0, t0 = cpu(), time.perf_counter()
@@ -145,9 +145,8 @@ def measure(engine, part, corpus, workers):
 def profile(path, reps=30):
     "CPU time of each stage of dicom_prep's fast path on one file, each stage timed on its own, and the page faults per file."
     from PIL import Image
-    from dicom_prep.loading import plain_elements
+    from dicom_prep.loading import plain_elements, read_header
     from dicom_prep.voi_lut import known_table, lookup, word_table, choose_voi
-    from dicom_prep.loading import read_header, read_frame
     from dicom_prep.export import Options, resize, resize_many, encode, write_atomic
     from dicom_prep.batch import fast_key, keep_freed_memory
     keep_freed_memory()

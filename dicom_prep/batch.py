@@ -7,11 +7,10 @@ __all__ = ['STATE', 'HELD_LOCKS', 'MANIFEST_COLUMNS', 'MAX_FIELD', 'CHUNK', 'BAT
            'UsageError', 'RunDir', 'refuse_link', 'open_run_dir', 'lock_run_dir', 'unlock', 'write_record',
            'read_record', 'record_conflict', 'clean_field', 'Journal', 'write_manifest', 'read_manifest', 'out_dir',
            'owned', 'Job', 'DiskFull', 'pick_frames', 'failed_row', 'write_output', 'Writer', 'NotFast', 'raw_us',
-           'raw_str', 'fast_window', 'fast_key', 'plain_head', 'fast_render', 'convert_frame', 'convert_file',
-           'memory_budget', 'die_with_parent', 'worker_setup', 'keep_freed_memory', 'OverTime', 'within_budget',
-           'marker', 'file_failure', 'convert_batch', 'run_tasks', 'finish_running', 'in_flight', 'stop_workers',
-           'run_pool', 'progress_every', 'Progress', 'Summary', 'start_run', 'list_sources', 'read_sources',
-           'preprocess_dicoms']
+           'raw_str', 'fast_window', 'fast_key', 'fast_render', 'convert_frame', 'convert_file', 'memory_budget',
+           'die_with_parent', 'worker_setup', 'keep_freed_memory', 'OverTime', 'within_budget', 'marker',
+           'file_failure', 'convert_batch', 'run_tasks', 'finish_running', 'in_flight', 'stop_workers', 'run_pool',
+           'progress_every', 'Progress', 'Summary', 'start_run', 'list_sources', 'read_sources', 'preprocess_dicoms']
 
 # %% ../nbs/05_batch.ipynb #03e64250
 import csv, ctypes, errno, fcntl, hashlib, json, os, resource, signal, sqlite3, sys, threading, time, warnings
@@ -27,9 +26,9 @@ from fastcore.parallel import ProcessPoolExecutor
 from fastcore.xtras import chunked
 from pydicom.datadict import tag_for_keyword
 from . import __version__
-from .discovery import DICM_OFFSET, HEAD_BYTES, iter_dicoms
-from .loading import (DicomPrepError, read_header, check_header, decode_frames, reading, dataset_fields, plain_elements, text_value,
-                                DATASET_FIELDS, MAX_FRAME_BYTES, MAX_FRAMES, PIXEL_DATA, PLAIN_BYTES, PLAIN_SYNTAXES, TEXT_VRS)
+from .discovery import iter_dicoms
+from .loading import (DicomPrepError, read_header, check_header, decode_frames, reading, dataset_fields, plain_bytes, plain_elements,
+                                text_value, DATASET_FIELDS, MAX_FRAME_BYTES, MAX_FRAMES, PIXEL_DATA, TEXT_VRS)
 from .voi_lut import PRESETS, known_table, lookup, normalize_voi, parse_window, window_error
 from .export import Options, output_name, render_values, resize_many, encode, write_atomic
 
@@ -323,17 +322,12 @@ def fast_key(data:bytes, el:dict, opts:Options, max_frame_bytes:int)->tuple:
     return ((lo, hi), (slope, intercept), center, width, fn, photometric == 'MONOCHROME1', '|u1', alloc // 8), label, (rows, cols, alloc // 8)
 
 # %% ../nbs/05_batch.ipynb #303c7f1b
-def plain_head(f)->bool:
-    "Tell from the first kilobyte of an open file whether its File Meta names a plain transfer syntax (so reading it whole is worth it)."
-    head = f.read(HEAD_BYTES); f.seek(0)
-    return head[DICM_OFFSET:DICM_OFFSET + 4] == b'DICM' and any(uid.encode() in head for uid in PLAIN_SYNTAXES)
-
-def fast_render(job:Job, path:str, rel:str)->tuple|None:
-    "Render a plain single-frame grayscale file straight from its bytes: `(row, native-size picture)`, or None for the general path."
+def fast_render(job:Job,    # The run
+                data:bytes, # The whole file (`plain_bytes`)
+                rel:str     # Its path relative to the input folder
+               )->tuple|None: # `(row, native-size picture)`, or None for the general path
+    "Render a plain single-frame grayscale file straight from its bytes."
     if job.opts.fmt not in ('png', 'jpg'): return None
-    with open(path, 'rb') as f:
-        if os.fstat(f.fileno()).st_size > PLAIN_BYTES or not plain_head(f): return None
-        data = f.read()
     found = plain_elements(data)
     if found is None or NOT_FAST & found[2].keys(): return None
     el = found[2]
@@ -367,8 +361,9 @@ def convert_file(job:Job,       # The run
     "Convert the frames of one file that `job` asks for, or those from `start` on; never raise for a bad file."
     path = os.path.join(job.src, rel)
     try:
-        if start == 0 and (fast := fast_render(job, path, rel)) is not None: writer.add(*fast); return []
-        ds = read_header(path, job.max_frame_bytes)
+        with reading(path), open(path, 'rb') as f: data = plain_bytes(f) # read once, for both paths
+        if start == 0 and data is not None and (fast := fast_render(job, data, rel)) is not None: writer.add(*fast); return []
+        ds = read_header(path, job.max_frame_bytes, data)
         with reading(path): n = check_header(ds, job.max_frame_bytes, job.max_frames); idxs = pick_frames(job.opts.frames, n)
         bad = [failed_row(rel, f"frame {i} out of range: the file has {n} frame{'s' * (n > 1)}", i) for i in idxs if i >= n]
         chunk = [i for i in idxs if i < n][start:start + CHUNK]

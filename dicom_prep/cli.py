@@ -7,7 +7,7 @@ __all__ = ['DASH_VALUES', 'TERMINATED', 'cli_size', 'cli_window', 'join_dash_val
            'Terminated', 'crash_log', 'parser', 'main']
 
 # %% ../nbs/06_cli.ipynb #a856b908
-import inspect, os, signal, sys, tempfile, threading, time, traceback
+import inspect, os, signal, sys, tempfile, threading, traceback
 from datetime import datetime
 from pathlib import Path
 from fastcore.script import anno_parser, store_true

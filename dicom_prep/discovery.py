@@ -10,7 +10,6 @@ __all__ = ['DICM_OFFSET', 'HEAD_BYTES', 'FIRST_GROUPS', 'EXPLICIT_VRS', 'DICOM_E
 # %% ../nbs/00_discovery.ipynb #607e633a
 import os, warnings
 from pathlib import Path
-from fastcore.basics import listify
 from fastcore.foundation import L
 from pydicom import dcmread
 from pydicom.valuerep import VR

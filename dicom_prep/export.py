@@ -10,13 +10,13 @@ __all__ = ['FORMATS', 'VALUES', 'NAMINGS', 'MAX_SIZE', 'PNG16_OFFSET', 'FRAME_TA
 
 # %% ../nbs/04_export.ipynb #bbcf67f7
 import hashlib, io, itertools, os, re, struct, warnings, zlib
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 from .loading import DicomPrepError, read_header, read_frame, reading, MAX_FRAME_BYTES
 from .modality_lut import modality_lut, stored_values
-from .voi_lut import normalize_voi, normalize_float, is_color, parse_window
+from .voi_lut import check_window, normalize_voi, normalize_float, is_color, parse_window
 
 # %% ../nbs/04_export.ipynb #8c1f0a02
 FORMATS = {'png': '.png', 'jpg': '.jpg', 'png16': '.png', 'npy': '.npy'}
@@ -26,21 +26,14 @@ MAX_SIZE = 16384 # Largest output side accepted
 
 def canonical_window(w # None, 'file', int, 'lut', 'minmax', preset, 'c,w', (c, w), or a list of 1 or 3 of these
                     ):  # The same window in one hashable, JSON-friendly form
-    "Put a window choice into canonical form, raising `DicomPrepError` on nonsense."
-    if isinstance(w, (list, tuple)) and len(w) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in w): w = f"{w[0]:g},{w[1]:g}"
-    if isinstance(w, (list, tuple)):
-        if len(w) not in (1, 3): raise DicomPrepError(f"a window stack has 1 or 3 members (red, green, blue), not {len(w)}")
-        ws = tuple(canonical_window(x) for x in w)
-        if any(isinstance(x, tuple) for x in ws): raise DicomPrepError("window stacks cannot be nested")
-        return ws[0] if len(ws) == 1 else ws
-    if isinstance(w, str) and w.strip().isdigit(): w = int(w)
-    if w is None or w == 'file': return None
-    if isinstance(w, bool) or not isinstance(w, (int, str)): raise DicomPrepError(f"window {w!r} is not a window")
-    if isinstance(w, int):
-        if w < 1: raise DicomPrepError(f"file windows are numbered from 1 (as dcmtk's +Wi), not {w}")
-        return w
-    w = w.strip().lower()
-    return w if w in ('lut', 'minmax') else parse_window(w).label
+    "Put a window choice into canonical form; `check_window` refuses nonsense with a sentence."
+    if isinstance(w, tuple) and not (len(w) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in w)): w = list(w) # a stack
+    if isinstance(w, str): w = int(w) if w.strip().isdigit() else w.strip().lower()
+    if isinstance(w, bool) or not (w is None or isinstance(w, (int, str, tuple, list))): raise DicomPrepError(f"window {w!r} is not a window")
+    check_window(w)
+    if isinstance(w, list): ws = tuple(map(canonical_window, w)); return ws[0] if len(ws) == 1 else ws
+    if w is None or isinstance(w, int) or w in ('file', 'lut', 'minmax'): return None if w == 'file' else w
+    return parse_window(w).label
 
 # %% ../nbs/04_export.ipynb #8c1f0a04
 @dataclass(frozen=True)

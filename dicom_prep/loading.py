@@ -9,7 +9,7 @@ __all__ = ['REASONS', 'MAX_FRAME_BYTES', 'MAX_FRAMES', 'HEADER_BYTES', 'META_GRO
            'SMALL_FRAME_BYTES', 'DATASET_FIELDS', 'FRAME_MACROS', 'TEXT_VRS', 'DicomPrepError', 'attribute_name',
            'failure_reason', 'reading', 'may_be_deflated', 'read_deflated', 'fill_transfer_syntax',
            'fill_pixel_attributes', 'element_at', 'value_end', 'walk_elements', 'plain_elements', 'raw_elements',
-           'parse_plain', 'not_dicom_reason', 'unreadable_reason', 'read_header', 'as_header', 'file_of',
+           'parse_plain', 'not_dicom_reason', 'unreadable_reason', 'plain_bytes', 'read_header', 'as_header', 'file_of',
            'get_frame_count', 'extract_frame', 'frame_group', 'plugin_package', 'missing_pixels_reason',
            'undecodable_reason', 'check_decodable', 'required_attributes', 'check_pixel_module', 'frame_bytes',
            'check_frame_count', 'check_size', 'pixel_data_length', 'check_complete', 'check_header', 'entropy_end',
@@ -245,16 +245,23 @@ def unreadable_reason(f # The open file, in which pydicom found no data element
         return 'encapsulated Pixel Data ends without its Sequence Delimitation Item (PS3.5 A.4): the file is truncated, though its header is readable'
     return 'the file ends inside its header (truncated), or its header is damaged'
 
+def plain_bytes(f # A DICOM file, open for reading at its start
+               )->bytes|None: # The whole file; None (the file back at its start) when it is large or its File Meta names no plain syntax
+    "Read a file whole only when `parse_plain` may take it, so a compressed or large file is not read twice."
+    head = f.read(HEAD_BYTES); f.seek(0)
+    if os.fstat(f.fileno()).st_size > PLAIN_BYTES or head[DICM_OFFSET:DICM_OFFSET + 4] != b'DICM' or not any(u.encode() in head for u in PLAIN_SYNTAXES): return None
+    return f.read()
+
 def read_header(path:str|Path, # DICOM file
-                max_frame_bytes:int=MAX_FRAME_BYTES # Also caps what a deflated data set may inflate to
+                max_frame_bytes:int=MAX_FRAME_BYTES, # Also caps what a deflated data set may inflate to
+                data:bytes|None=None # The file's bytes, when a caller has read it whole already (`plain_bytes`)
                )->Dataset:      # Every element, Pixel Data deferred; `ds.notes` lists what was assumed
     "Read the header of `path` in one parse, raising `DicomPrepError` when it is not usable DICOM."
     with reading(path), open(path, 'rb') as f:
-        small = os.fstat(f.fileno()).st_size <= PLAIN_BYTES
-        data = f.read() if small else f.read(HEAD_BYTES)
-        head = data[:HEAD_BYTES]
+        if data is None: data = plain_bytes(f)
+        head = data[:HEAD_BYTES] if data is not None else f.read(HEAD_BYTES)
         if reason := not_dicom_reason(head): raise DicomPrepError(reason)
-        ds = parse_plain(data, path) if small else None
+        ds = parse_plain(data, path) if data is not None else None
         if ds is None:
             f.seek(0); ds = read_deflated(f, max_frame_bytes + HEADER_BYTES) if may_be_deflated(head) else None
         if ds is None: f.seek(0); ds = dcmread(f, force=True, defer_size=DEFER_BYTES)
