@@ -216,6 +216,8 @@ class Job:
     max_frame_bytes:int=MAX_FRAME_BYTES # Decompression bomb guard
     max_frames:int=MAX_FRAMES # Largest Number of Frames accepted
     timeout:float=300.        # Seconds one task may take
+    @property
+    def run_dir(self)->RunDir: return RunDir(Path(self.dst))
 
 class DiskFull(Exception):
     "The output folder's file system is full: the run cannot go on."
@@ -234,9 +236,9 @@ BATCH_PIXELS = 1 << 20 # 8-bit grayscale pictures up to this size are resized fo
 
 def write_output(job:Job, out:str, data:bytes, seen:set):
     "Write one output's bytes into the output folder, atomically; a full disk raises `DiskFull`."
-    root = Path(job.dst)
-    folder = out_dir(root, out, seen)
-    try: write_atomic(data, folder/PurePosixPath(out).name, root/STATE/'tmp')
+    d = job.run_dir
+    folder = out_dir(d.root, out, seen)
+    try: write_atomic(data, folder/PurePosixPath(out).name, d.tmp)
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT): raise DiskFull(f"{job.dst}: no space left on the device") from None
         raise DicomPrepError(f"cannot write the output {out}: {e.strerror}") from None
@@ -423,9 +425,9 @@ def within_budget(job:Job, fn, *args):
         resource.setrlimit(resource.RLIMIT_CPU, (soft, hard)) # the limit is for this task only
 
 # %% ../nbs/05_batch.ipynb #5adccc14
-def marker(d:Path, items:list)->Path:
+def marker(d:RunDir, items:list)->Path:
     "The in-flight marker of the task converting `items` (`(rel, start)` pairs)."
-    return d/STATE/'inflight'/hashlib.sha1(json.dumps(items[0]).encode()).hexdigest()
+    return d.inflight/hashlib.sha1(json.dumps(items[0]).encode()).hexdigest()
 
 def file_failure(job:Job, rel:str, start:int, e:BaseException)->dict:
     "The row of a file whose conversion ended with `e` in the worker."
@@ -438,7 +440,7 @@ def convert_batch(job:Job,   # The run
                   items:list # `(rel, start)` pairs
                  )->tuple:   # `(rows, items left for other tasks)`
     "Convert `items` one by one under an in-flight marker, each failure its own."
-    fd = os.open(marker(Path(job.dst), items), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+    fd = os.open(marker(job.run_dir, items), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
     with os.fdopen(fd, 'w') as f: json.dump(items, f)
     writer, more = Writer(job), []
     for rel, start in items:
@@ -480,9 +482,9 @@ def finish_running(pending:dict, emit, grace:float=1.):
         if f.exception() is None: emit(f.result()[0], pending[f])
 
 # %% ../nbs/05_batch.ipynb #21257ccd
-def in_flight(d:Path)->list:
-    "The items of every task whose marker is still in `d/.dicom_prep/inflight`."
-    return [tuple(i) for m in (d/STATE/'inflight').iterdir() for i in json.loads(m.read_text())]
+def in_flight(d:RunDir)->list:
+    "The items of every task whose marker is still in `d.inflight`."
+    return [tuple(i) for m in d.inflight.iterdir() for i in json.loads(m.read_text())]
 
 def stop_workers(ex:ProcessPoolExecutor):
     "Kill the workers of `ex` now (Ctrl-C, a full disk), without waiting for their tasks."
@@ -498,7 +500,7 @@ def run_pool(items, job:Job, n_workers:int, emit):
         except BaseException: stop_workers(ex); raise
         ex.shutdown()
         if not lost: return
-        running = set(in_flight(Path(job.dst)))
+        running = set(in_flight(job.run_dir))
         suspects = [i for i in lost if i in running] or lost
         for i in suspects:
             ex = new_pool(1)
@@ -627,7 +629,7 @@ def _run(d, j, src, opts, overwrite, n_workers, executor, max_frame_bytes, max_f
     def emit(rows, items):
         try: j.add(rows)
         except sqlite3.OperationalError as e: raise DiskFull(f"{d.root}: " + ('no space left on the device for the journal' if 'full' in str(e) else f'cannot record rows in the journal ({e})')) from None
-        marker(d.root, items).unlink(missing_ok=True)
+        marker(d, items).unlink(missing_ok=True)
         nf = sum(r['status'] == 'failed' for r in rows)
         s.converted += len(rows) - nf; s.failed += nf; bar.update(sum(st == 0 for _, st in items), nf)
     job = Job(os.fsdecode(root), os.fsdecode(d.root.resolve()), opts, max_frame_bytes, max_frames, timeout)

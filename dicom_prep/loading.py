@@ -26,9 +26,8 @@ import numpy as np
 from fastcore.basics import AttrDict, listify
 from pydicom import dcmread
 from pydicom.datadict import dictionary_description, dictionary_has_tag, dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
 from pydicom.charset import convert_encodings, default_encoding
-from pydicom.dataelem import convert_raw_data_element
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate, generate_frames, get_frame
 from pydicom.errors import BytesLengthException, InvalidDicomError
