@@ -10,7 +10,7 @@ __all__ = ['REASONS', 'MAX_FRAME_BYTES', 'MAX_FRAMES', 'HEADER_BYTES', 'META_GRO
            'failure_reason', 'reading', 'may_be_deflated', 'read_deflated', 'fill_transfer_syntax',
            'fill_pixel_attributes', 'element_at', 'value_end', 'walk_elements', 'plain_elements', 'raw_elements',
            'parse_plain', 'not_dicom_reason', 'unreadable_reason', 'plain_bytes', 'read_header', 'as_header', 'file_of',
-           'get_frame_count', 'extract_frame', 'frame_group', 'plugin_package', 'missing_pixels_reason',
+           'get_frame_count', 'extract_frame', 'frame_group', 'plugin_package', 'NotAnImage', 'missing_pixels_error',
            'undecodable_reason', 'check_decodable', 'required_attributes', 'check_pixel_module', 'frame_bytes',
            'check_frame_count', 'check_size', 'pixel_data_length', 'check_complete', 'check_header', 'entropy_end',
            'jpeg_segments', 'codestream_shape', 'codestream_size', 'pad_tile', 'repair_scans', 'decode_error',
@@ -328,16 +328,19 @@ def plugin_package(uid:UID # Transfer Syntax UID
     return next((p for k, p in sorted(PLUGIN_PACKAGES.items(), key=lambda kv: -len(kv[0])) if name.startswith(k)),
                 'gdcm or pylibjpeg')
 
-def missing_pixels_reason(ds:Dataset # DICOM header without Pixel Data
-                         )->str:       # What a person should conclude
-    "Explain why a header without Pixel Data has none: a DICOMDIR, not an image, damaged, or not DICOM."
+class NotAnImage(DicomPrepError):
+    "A DICOM object that holds no image (a DICOMDIR, a report, a plan, an ECG): nothing to convert, and nothing damaged."
+
+def missing_pixels_error(ds:Dataset # DICOM header without Pixel Data
+                        )->DicomPrepError: # `NotAnImage`, or a `DicomPrepError` when the file is damaged
+    "Explain why a header without Pixel Data has none: a DICOMDIR or another object that is not an image, or damage."
     if ds.file_meta.get('MediaStorageSOPClassUID') == MEDIA_DIRECTORY or 'DirectoryRecordSequence' in ds:
-        return "a DICOMDIR: the index of a DICOM medium (media directory), not an image; convert the files it lists instead"
-    if 'Rows' in ds: return "the header describes an image but Pixel Data is missing (truncated or damaged file)"
+        return NotAnImage("a DICOMDIR: the index of a DICOM medium (media directory), not an image; convert the files it lists instead")
+    if 'Rows' in ds: return DicomPrepError("the header describes an image but Pixel Data is missing (truncated or damaged file)")
     if 'SOPClassUID' in ds:
         uid = str(ds.SOPClassUID)
-        return f"no Pixel Data (SOP Class {UID(uid).name if len(uid) <= 64 else 'UID unreadable'}): not an image"
-    return "no Pixel Data and no SOP Class UID: not a DICOM image (damaged header, or not DICOM at all)"
+        return NotAnImage(f"no Pixel Data (SOP Class {UID(uid).name if len(uid) <= 64 else 'UID unreadable'}): not an image")
+    return DicomPrepError("no Pixel Data and no SOP Class UID: not a DICOM image (damaged header, or not DICOM at all)")
 
 def undecodable_reason(uid:UID # A Transfer Syntax UID get_decoder does not know
                       )->str:
@@ -350,7 +353,7 @@ def check_decodable(ds:Dataset # DICOM header
                    ):
     "Raise `DicomPrepError` unless `ds` has pixels, and they can be decoded here."
     with reading(file_of(ds)):
-        if not any(k in ds for k in ('PixelData', 'FloatPixelData', 'DoubleFloatPixelData')): raise DicomPrepError(missing_pixels_reason(ds))
+        if not any(k in ds for k in ('PixelData', 'FloatPixelData', 'DoubleFloatPixelData')): raise missing_pixels_error(ds)
         uid = UID(ds.file_meta.TransferSyntaxUID)
         try: decoder = get_decoder(uid)
         except NotImplementedError: raise DicomPrepError(undecodable_reason(uid)) from None
