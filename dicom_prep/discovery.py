@@ -90,15 +90,17 @@ def study_id(path:str|Path # DICOM file
     return uid or Path(path).parent.name
 
 # %% ../nbs/00_discovery.ipynb #0a51b112
-def iter_dicoms(root:str|Path # Folder to search recursively (or a single file)
-               ):             # Yields the DICOM files' paths, folder by folder, each folder's entries sorted
+def iter_dicoms(root:str|Path,        # Folder to search recursively (or a single file)
+                skip:str|Path|None=None, # A folder below `root` to leave out (as `root` spells it)
+                onerror=None          # Called with the `OSError` of each folder that cannot be listed
+               ):                     # Yields the DICOM files' paths, folder by folder, each folder's entries sorted
     "Walk `root` for DICOM files without holding the whole list: a million files cost no more memory than ten."
     root = Path(root)
     if root.is_file():
         if is_dicom_candidate(root): yield str(root)
         return
-    for folder, subfolders, names in os.walk(root): # followlinks=False: no symlink loops
-        subfolders.sort()
+    for folder, subfolders, names in os.walk(root, onerror=onerror): # followlinks=False: no symlink loops
+        subfolders[:] = sorted(s for s in subfolders if skip is None or os.path.join(folder, s) != os.fspath(skip))
         yield from (p for p in (os.path.join(folder, n) for n in sorted(names)) if is_dicom_candidate(p))
 
 def find_dicoms(root:str|Path, # Folder to search recursively (or a single file)
