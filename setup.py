@@ -6,7 +6,7 @@ config = ConfigParser(delimiters=['='])
 config.read('settings.ini', encoding='utf-8')
 cfg = config['DEFAULT']
 
-cfg_keys = 'version description keywords author author_email'.split()
+cfg_keys = 'version description keywords author'.split()
 expected = cfg_keys + "lib_name user branch license status min_python audience language".split()
 for o in expected: assert o in cfg, "missing expected setting: {}".format(o)
 setup_cfg = {o:cfg[o] for o in cfg_keys}
@@ -24,6 +24,7 @@ min_python = cfg['min_python']
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 dask_requirements = shlex.split(cfg.get('dask_requirements', ''))
+docs_requirements = shlex.split(cfg.get('docs_requirements', ''))
 
 setuptools.setup(
     name = cfg['lib_name'],
@@ -32,12 +33,12 @@ setuptools.setup(
         'Development Status :: ' + statuses[int(cfg['status'])],
         'Intended Audience :: ' + cfg['audience'].title(),
         'Natural Language :: ' + cfg['language'].title(),
+        'Operating System :: POSIX', # batch runs lock and limit with fcntl and resource; the library imports anywhere
     ] + ['Programming Language :: Python :: '+o for o in py_versions[py_versions.index(min_python):]] + (['License :: ' + lic[1] ] if lic[1] else []),
-    url = cfg['git_url'],
     packages = setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name']+'.*']),
     include_package_data = True,
     install_requires = requirements,
-    extras_require = {'dev': dev_requirements, 'dask': dask_requirements},
+    extras_require = {'dev': dev_requirements, 'dask': dask_requirements, 'docs': dev_requirements + docs_requirements},
     python_requires  = '>=' + cfg['min_python'],
     long_description = open('README.md', encoding='utf-8').read(),
     long_description_content_type = 'text/markdown',
