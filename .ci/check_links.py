@@ -1,6 +1,6 @@
 """Check that every relative .html link in the processed notebooks (_proc/, written by nbdev_proc_nbs) names a page the docs build produces.
 
-Run from the repository root after `cd nbs && nbdev_proc_nbs`. Each processed notebook declares its page in its front matter
+Run from the repository root after `.venv/bin/python .ci/proc_nbs.py` (nbdev_proc_nbs without its Quarto install). Each processed notebook declares its page in its front matter
 (`output-file: discovery.html`); a link to any other .html page is reported, and the exit status is 1.
 """
 import json, re, sys
@@ -8,7 +8,7 @@ from pathlib import Path
 
 proc = Path('_proc')
 nbs = sorted(proc.rglob('*.ipynb'))
-if not nbs: sys.exit('no processed notebooks in _proc/: run `cd nbs && nbdev_proc_nbs` first')
+if not nbs: sys.exit('no processed notebooks in _proc/: run `.venv/bin/python .ci/proc_nbs.py` first')
 pages, links = set(), []
 for p in nbs:
     cells = json.loads(p.read_text())['cells']
