@@ -769,8 +769,8 @@ def _run(d, j, src, opts, overwrite, n_workers, executor, max_frame_bytes, max_f
     root, n_files, unlisted = list_sources(src, d, skip)
     write_record(d, src, opts, started=started, status='running', files=n_files)
     s, bar, chunked = Summary(files=n_files, manifest=d.manifest), Progress(n_files, enabled=progress), {'ok': set(), 'failed': set()}
-    j.forget(UNLISTED); j.add(folders := [failed_row(rel, f"{UNLISTED} ({why}): the files in it are not converted; fix its permissions and run again") for rel, why in unlisted])
-    tally(s, folders, {r['source'] for r in folders}, chunked, opts.frames)
+    folders = [failed_row(rel, f"{UNLISTED} ({why}): the files in it are not converted; fix its permissions and run again") for rel, why in unlisted]
+    j.forget(UNLISTED); j.add(folders); tally(s, folders, {r['source'] for r in folders}, chunked, opts.frames) # rows of this run's listing only
     def todo():
         for rel in read_sources(d):
             n, skipped = (0, False) if overwrite else j.done(rel, opts.frames)
