@@ -136,19 +136,20 @@ def part_label(key:tuple, keys:list)->str:
     names = [lambda k: f"orientation {sorted({q[0] for q in keys}).index(k[0]) + 1}", lambda k: f"{k[1][0]}x{k[1][1]}", lambda k: k[2], lambda k: k[3] or 'original']
     return ', '.join(name(key) for c, name in enumerate(names) if len({k[c] for k in keys}) > 1)
 
-def drop_copies(slices:list, notes:list)->list:
-    "Keep one image per (SOP Instance UID, frame), noting each copy."
+def drop_copies(slices:list, notes:list, copies:list)->list:
+    "Keep one image per (SOP Instance UID, frame), noting each copy and putting `(copy, kept image)` in `copies`."
     seen, kept = {}, []
     for s in sorted(slices, key=lambda s: (s.path, s.frame)):
-        if (k := (s.sop, s.frame)) in seen and s.sop: notes.append(f"{Path(s.path).name} is a copy of {Path(seen[k].path).name} (same SOP Instance UID): counted once")
+        if (k := (s.sop, s.frame)) in seen and s.sop:
+            notes.append(f"{Path(s.path).name} is a copy of {Path(seen[k].path).name} (same SOP Instance UID): counted once"); copies.append((s, seen[k]))
         else: seen[k] = s; kept.append(s)
     return kept
 
 # %% ../nbs/03a_series.ipynb #d152becb
 def split_parts(slices:list # The images of one series
-               )->list:     # `(part label, images, notes)` per part
+               )->list:     # `(part label, images, notes, copies)` per part
     "Split the images of one series into the parts one volume each can hold."
-    notes = []; slices = drop_copies(slices, notes)
+    notes, copies = [], []; slices = drop_copies(slices, notes, copies)
     groups = {}
     for s in slices: groups.setdefault(split_key(s), []).append(s)
     keys = list(groups)
@@ -157,7 +158,8 @@ def split_parts(slices:list # The images of one series
         label = part_label(k, keys) if len(keys) > 1 else ''
         why = [f"split from its series ({len(keys)} parts): its images differ in {label}"] if label else []
         if len(acq := {s.acquisition for s in groups[k]}) > 1: why.append(f"{len(acq)} Acquisition Numbers in one volume (not a reason to split)")
-        parts.append((label, groups[k], notes + why))
+        mine = [c for c in copies if split_key(c[1]) == k]
+        parts.append((label, groups[k], [n for n in notes if any(n.startswith(Path(c[0].path).name + ' ') for c in mine)] + why, mine))
     return parts
 
 # %% ../nbs/03a_series.ipynb #7b648ae6
@@ -243,6 +245,7 @@ class Series:
     n_times:int=1            # Images per position (more than 1: a 4D series)
     affine:np.ndarray|None=None # Voxel (column, row, slice) to RAS+ mm
     tilt:float=0.            # Gantry tilt, degrees
+    copies:list=field(default_factory=list) # `(copy, image kept)`: files that repeat an image of this part (same SOP Instance UID)
     @property
     def n_positions(self)->int: return len(self.slices) // max(self.n_times, 1)
     @property
@@ -286,17 +289,18 @@ def series_geometry(slices:list, notes:list)->tuple:
 def make_series(uid:str,   # Series Instance UID
                 part:str,  # The part's label
                 slices:list, # Its images, in any order
-                notes:list # Notes so far (from grouping)
+                notes:list, # Notes so far (from grouping)
+                copies:list=[] # `(copy, image kept)` pairs dropped while grouping
                )->Series:
     "Order and check the images of one part; a part that cannot be a volume gets its reason in `error`."
     notes = list(notes)
     try:
         if slices[0].colour: raise DicomPrepError("colour images: a volume holds modality values, which only grayscale images have")
         ordered, n_times, affine, tilt = series_geometry(slices, notes)
-        return Series(uid, part, ordered, notes, '', n_times, affine, tilt)
+        return Series(uid, part, ordered, notes, '', n_times, affine, tilt, list(copies))
     except DicomPrepError as e:
         normal = slice_normal(slices[0].orientation) if _floats(slices[0].orientation, 6) else np.zeros(3)
-        return Series(uid, part, sorted(slices, key=lambda s: (slice_distance(s, normal), s.time)), notes, e.reason)
+        return Series(uid, part, sorted(slices, key=lambda s: (slice_distance(s, normal), s.time)), notes, e.reason, copies=list(copies))
 
 # %% ../nbs/03a_series.ipynb #b7c8f49f
 def group_series(slices:list # `Slice` records, from any number of files
@@ -306,7 +310,7 @@ def group_series(slices:list # `Slice` records, from any number of files
     for s in slices: by_uid.setdefault((s.series, s.sop if s.enhanced else ''), []).append(s)
     out = []
     for (uid, _), group in sorted(by_uid.items()):
-        out += [make_series(uid, label, part, notes) for label, part, notes in split_parts(group)]
+        out += [make_series(uid, *p) for p in split_parts(group)]
     return out
 
 def find_series(root:str|Path,        # Folder searched recursively (or one file)
@@ -330,11 +334,13 @@ def volume_dtype(slices:list # The images of one volume
             if np.iinfo(t).min <= lo and hi <= np.iinfo(t).max: return np.dtype(t)
     return np.dtype(np.float32)
 
+def _size(n:int)->str: return f"{n / 2**20:,.0f} MiB" if n >= 2**20 else f"{n / 1024:,.0f} KiB"
+
 def check_budget(shape:tuple, dtype:np.dtype, max_bytes:int|None):
     "Raise `DicomPrepError` when a volume of `shape` and `dtype` would need more than `max_bytes`."
     need = math.prod(shape) * dtype.itemsize
     if max_bytes is not None and need > max_bytes:
-        raise DicomPrepError(f"the volume {'×'.join(map(str, shape))} ({dtype}) needs {need / 2**20:,.0f} MiB, over the memory budget of {max_bytes / 2**20:,.0f} MiB for one volume")
+        raise DicomPrepError(f"the volume {'×'.join(map(str, shape))} ({dtype}) needs {_size(need)}, over the memory budget of {_size(max_bytes)} for one volume")
 
 # %% ../nbs/03a_series.ipynb #d7378615
 def fill_volume(vol:np.ndarray, slices:list, n_times:int, max_frame_bytes:int=MAX_FRAME_BYTES):
