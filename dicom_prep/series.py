@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from .discovery import iter_dicoms
-from .loading import DicomPrepError, read_header, reading, check_header, decode_frames, get_frame_count, frame_group, MAX_FRAME_BYTES
+from .loading import DicomPrepError, missing_pixels_error, read_header, reading, check_header, decode_frames, get_frame_count, frame_group, MAX_FRAME_BYTES
 from .modality_lut import stored_range, rescale, modality_lut_entries
 from .export import modality_values
 
@@ -113,6 +113,7 @@ def file_slices(path:str|Path, # DICOM file
     "Read the header of `path` (pixels untouched) and describe each of its frames as a `Slice`."
     path = str(path); ds = ds if ds is not None else read_header(path)
     with reading(path):
+        if not any(k in ds for k in ('PixelData', 'FloatPixelData', 'DoubleFloatPixelData')): raise missing_pixels_error(ds)
         for kw in ('Rows', 'Columns', 'SeriesInstanceUID'):
             if ds.get(kw) in (None, ''): raise DicomPrepError(f"{kw} is missing: the image cannot join a series")
         return [frame_slice(path, ds, i) for i in range(get_frame_count(ds))]
