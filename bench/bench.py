@@ -252,7 +252,7 @@ def main():
     a = ap.parse_args()
     if a.child: return child(a.child[0], a.child[1], a.child[2], int(a.child[3]))
     corpus = OUT/('corpus-quick' if a.quick else 'corpus')
-    counts = make_corpus(corpus, *((20, 4, 8, 2, 5) if a.quick else ()))
+    counts = make_corpus(corpus, *((20, 4, 8, 2, 5) if a.quick else ())) if set(a.parts.split(',')) - {'series'} else {}
     if 'series' in a.parts.split(','): counts['series'] = make_series_corpus(corpus/'series', *((2, 10) if a.quick else ()))
     engines = ['dicom_prep', 'baseline'] + (['dcmj2pnm'] if shutil.which('dcmj2pnm') else [])
     print(f'machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, workers={a.workers}, {a.repeat} interleaved runs per engine; '

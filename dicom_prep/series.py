@@ -8,7 +8,7 @@ __all__ = ['STUDY_FIELDS', 'IMAGE_CLASSES', 'POSITION_TOLERANCE', 'LPS_TO_RAS', 
            'part_label', 'drop_copies', 'split_parts', 'slice_normal', 'slice_distance', 'group_positions',
            'check_repeats', 'check_steps', 'check_instances', 'tilt_angle', 'series_affine', 'Series',
            'series_geometry', 'make_series', 'group_series', 'find_series', 'volume_dtype', 'check_budget',
-           'fill_volume', 'series_volume']
+           'slice_into', 'fill_volume', 'series_volume']
 
 # %% ../nbs/03a_series.ipynb #da2df71a
 import hashlib, math, warnings
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from .discovery import iter_dicoms
-from .loading import DicomPrepError, missing_pixels_error, read_header, reading, check_header, decode_frames, get_frame_count, frame_group, MAX_FRAME_BYTES
+from .loading import DicomPrepError, missing_pixels_error, read_header, read_frame, reading, check_header, decode_frames, get_frame_count, frame_group, MAX_FRAME_BYTES
 from .modality_lut import stored_range, rescale, modality_lut_entries
 from .export import modality_values
 
@@ -344,6 +344,25 @@ def check_budget(shape:tuple, dtype:np.dtype, max_bytes:int|None):
         raise DicomPrepError(f"the volume {'×'.join(map(str, shape))} ({dtype}) needs {_size(need)}, over the memory budget of {_size(max_bytes)} for one volume")
 
 # %% ../nbs/03a_series.ipynb #d7378615
+def slice_into(out:np.ndarray, # A (columns, rows) view of the volume
+               px:np.ndarray,  # Decoded stored values of one frame (rows, columns)
+               ds,             # Its header
+               i:int           # Frame index (per-frame rescale)
+              ):
+    "Write the modality values of frame `px` into `out`, transposed to NIfTI's order."
+    lo, hi = stored_range(ds)
+    if out.dtype.kind == 'i' and px.dtype.kind in 'iu' and modality_lut_entries(ds) is None and (lo >= 0 or (hi - lo).bit_length() == 8 * px.dtype.itemsize):
+        slope, intercept = rescale(ds, i)  # integers: `volume_dtype` chose an integer type
+        t = px.astype(np.int32)
+        if lo >= 0: t &= hi               # Bits Stored of Bits Allocated (PS3.5 8.1.1)
+        if slope != 1: t *= int(slope)
+        if intercept: t += int(intercept)
+        out[...] = t.T
+    else:
+        v = modality_values(px, ds, i)
+        out[...] = (np.rint(v) if out.dtype.kind in 'iu' else v).T
+
+# %% ../nbs/03a_series.ipynb #6147027d
 def fill_volume(vol:np.ndarray, slices:list, n_times:int, max_frame_bytes:int=MAX_FRAME_BYTES):
     "Decode the images of `slices` into `vol` (columns, rows, positions[, times]) as modality values, one file at a time."
     by_file = {}
@@ -354,12 +373,9 @@ def fill_volume(vol:np.ndarray, slices:list, n_times:int, max_frame_bytes:int=MA
             check_header(ds, max_frame_bytes, max_frames=None)
             for (i, k), (px, _) in zip(items, decode_frames(path, ds, [i for i, _ in items])):
                 if isinstance(px, DicomPrepError): raise DicomPrepError(f"{Path(path).name} frame {i}: {px.reason}")
-                v = modality_values(px, ds, i).T
-                if vol.dtype.kind in 'iu': v = np.rint(v)
-                if n_times > 1: vol[:, :, k // n_times, k % n_times] = v
-                else: vol[:, :, k] = v
+                slice_into(vol[:, :, k // n_times, k % n_times] if n_times > 1 else vol[:, :, k], px, ds, i)
 
-# %% ../nbs/03a_series.ipynb #f9622993
+# %% ../nbs/03a_series.ipynb #c909b682
 def series_volume(s:Series,                # A part from `find_series`
                   max_bytes:int|None=None, # Largest volume accepted, bytes (None: no limit)
                   check:bool=True,         # Refuse a part that failed its checks (False: stack it anyway, for a look)
@@ -372,6 +388,6 @@ def series_volume(s:Series,                # A part from `find_series`
     n_times = s.n_times if not s.error else 1
     shape = (c, r, len(s.slices) // n_times) + ((n_times,) if n_times > 1 else ())
     dtype = volume_dtype(s.slices); check_budget(shape, dtype, max_bytes)
-    vol = np.empty(shape, dtype)
+    vol = np.empty(shape, dtype, order='F') # NIfTI's order: each slice one contiguous block
     fill_volume(vol, s.slices, n_times, max_frame_bytes)
     return vol, s.affine
