@@ -289,7 +289,7 @@ def _run_series(d, j, t, src, opts, overwrite, n_workers, executor, max_frame_by
             j.add(rows); t.add(series_key(part), row)
             ok = row['status'] == 'ok'; s.converted += ok; s.failed += not ok; bar.update(1, not ok)
         if lost := run_series(ex, todo, job, emit):
-            if executor is None: stop_workers(ex); ex = series_pool(job, 1)
+            if executor is None: stop_workers(ex) # broken: each lost part gets a pool of its own
             retry_alone(lost, job, emit)
     except KeyboardInterrupt: s.interrupted = True
     except BaseException:
