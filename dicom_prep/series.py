@@ -11,12 +11,12 @@ __all__ = ['STUDY_FIELDS', 'IMAGE_CLASSES', 'POSITION_TOLERANCE', 'LPS_TO_RAS', 
            'slice_into', 'fill_volume', 'series_volume']
 
 # %% ../nbs/03a_series.ipynb #da2df71a
-import hashlib, math, warnings
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 from .discovery import iter_dicoms
-from .loading import DicomPrepError, missing_pixels_error, read_header, read_frame, reading, check_header, decode_frames, get_frame_count, frame_group, MAX_FRAME_BYTES
+from .loading import DicomPrepError, missing_pixels_error, read_header, reading, check_header, decode_frames, get_frame_count, frame_group, MAX_FRAME_BYTES
 from .modality_lut import stored_range, rescale, modality_lut_entries
 from .export import modality_values
 

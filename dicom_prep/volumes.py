@@ -9,7 +9,7 @@ __all__ = ['SERIES_FORMATS', 'SERIES_COLUMNS', 'HEADER_CHUNK', 'SeriesOptions', 
            'start_series_run', 'preprocess_series']
 
 # %% ../nbs/05a_volumes.ipynb #b02f9e5c
-import csv, errno, hashlib, json, os, sqlite3, sys, time
+import csv, errno, hashlib, json, os, time
 from concurrent.futures import Executor, FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, asdict
@@ -20,10 +20,10 @@ import nibabel as nib
 from fastcore.parallel import ProcessPoolExecutor
 from fastcore.xtras import chunked
 from .loading import DicomPrepError, failure_reason, MAX_FRAME_BYTES, MAX_FRAMES
-from .export import Options, encode, render_frame, write_atomic
+from .export import Options, encode, render_frame
 from .batch import (UsageError, RunDir, Journal, Job, DiskFull, Summary, Progress, open_run_dir, lock_run_dir, unlock, write_record,
                               read_record, write_manifest, owned, out_dir, write_output, failed_row, worker_setup, within_budget, OverTime, memory_budget,
-                              finish_running, stop_workers, list_sources, read_sources, clean_field)
+                              stop_workers, list_sources, read_sources, clean_field)
 from .series import Series, file_slices, group_series, series_volume
 
 # %% ../nbs/05a_volumes.ipynb #5a2e4350
@@ -93,7 +93,7 @@ def series_row(s:Series, rel_first:str, output:str, error:str)->dict:
 # %% ../nbs/05a_volumes.ipynb #267a2fb8
 def file_rows(s:Series, src:str, output:str, error:str)->list:
     "The manifest rows of every image of part `s` (and of the copies dropped from it): where each went, or why not."
-    n, rows = len(s.slices), []
+    rows = []
     label = f"series part {s.part!r}, " if s.part else ''
     for k, x in enumerate(s.slices):
         where = f"{label}position {k // s.n_times + 1} of {s.n_positions}" + (f", time {k % s.n_times + 1}" if s.n_times > 1 else '')
@@ -140,7 +140,7 @@ def header_task(job:Job, rels:list)->tuple:
         except Exception as e: failed.append((rel, failure_reason(e)))
     return slices, failed
 
-def read_all_headers(ex:Executor, job:Job, rels, progress=None)->tuple:
+def read_all_headers(ex:Executor, job:Job, rels)->tuple:
     "Run the header pass on `ex`: every file's `Slice` records and the failures."
     slices, failed = [], []
     futs = [ex.submit(header_task, job, list(c)) for c in chunked(rels, HEADER_CHUNK)]
