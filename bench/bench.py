@@ -2,6 +2,7 @@
 
     python bench/bench.py            # full corpus (about 2 GB under bench/out, made once from pydicom-data files)
     python bench/bench.py --quick    # a small corpus, to check the script itself
+    python bench/bench.py --parts series   # series to NIfTI: dicom_prep --unit series against dcm2niix and SimpleITK
 
 The baseline is the naive pipeline written out exactly: per file one `pydicom.dcmread(path)`, `ds.pixel_array`, a float64
 `normalize_array` (Modality LUT or rescale; clip to the first window and stretch with (x - low) / (high - low) * 255;
@@ -51,6 +52,20 @@ def make_corpus(root:Path, n_ct=1000, n_cr=100, n_jpeg=200, n_mf=20, mf_frames=2
     for i in range(n_mf): _write(mf, root/'mf'/f'MF{i:03d}.dcm')
     counts = dict(ct=(n_ct, n_ct), cr=(n_cr, n_cr), jpeg=(n_jpeg, n_jpeg), mf=(n_mf, n_mf * mf_frames))
     (root/'done.json').write_text(json.dumps(counts)); return counts
+
+def make_series_corpus(root:Path, n_series=8, n_slices=60):
+    "Series of real 512x512 CT slices (693_UNCI.dcm), one folder each, 1.25 mm apart along the normal, file names in shuffled order."
+    if (root/'done.json').exists(): return json.loads((root/'done.json').read_text())
+    warnings.simplefilter('ignore')
+    ct = pydicom.dcmread(get_testdata_file('693_UNCI.dcm'))
+    ipp, iop = np.array(ct.ImagePositionPatient, float), np.array(ct.ImageOrientationPatient, float)
+    normal = np.cross(iop[:3], iop[3:]); order = np.random.default_rng(0).permutation(n_slices)
+    for s in range(n_series):
+        ct.SeriesInstanceUID, ct.SeriesNumber = generate_uid(), s + 1
+        for k in range(n_slices):
+            ct.ImagePositionPatient = [f"{v:.3f}" for v in ipp + 1.25 * k * normal]; ct.InstanceNumber = k + 1
+            _write(ct, root/f'S{s:02d}'/f'IM{order[k]:04d}.dcm')
+    counts = (n_series * n_slices, n_series); (root/'done.json').write_text(json.dumps(counts)); return counts
 
 # ---- the baseline: the naive pipeline, exactly --------------------------------------------------------------
 
@@ -123,13 +138,54 @@ def run_dcmtk(src, dst, workers):
 
 ENGINES = {'dicom_prep': run_ours, 'baseline': run_baseline, 'dcmj2pnm': run_dcmtk}
 
+# ---- series to NIfTI: dicom_prep --unit series, dcm2niix, SimpleITK (each gzips at level 1) ----------------------------------
+
+def run_ours_series(src, dst, workers):
+    from dicom_prep.volumes import preprocess_series
+    s = preprocess_series(src, dst, 'nii', n_workers=workers, progress=False)
+    assert s.failed == 0 and s.converted, s
+
+def dcm2niix_series(args):
+    folder, dst = args
+    subprocess.run(['dcm2niix', '-z', 'y', '-1', '-b', 'n', '-f', '%s_%j', '-o', dst, folder], check=True, capture_output=True)
+
+def run_dcm2niix(src, dst, workers):
+    from multiprocessing import Pool
+    with Pool(workers) as p: p.map(dcm2niix_series, [(str(f), str(dst)) for f in sorted(src.iterdir()) if f.is_dir()], chunksize=1)
+
+def sitk_series(args):
+    import SimpleITK as sitk
+    folder, dst = args
+    for uid in sitk.ImageSeriesReader.GetGDCMSeriesIDs(folder):
+        r = sitk.ImageSeriesReader(); r.SetFileNames(sitk.ImageSeriesReader.GetGDCMSeriesFileNames(folder, uid))
+        sitk.WriteImage(r.Execute(), str(Path(dst)/f'{uid}.nii.gz'), True, 1)
+
+def run_sitk(src, dst, workers):
+    from multiprocessing import Pool
+    with Pool(workers) as p: p.map(sitk_series, [(str(f), str(dst)) for f in sorted(src.iterdir()) if f.is_dir()], chunksize=1)
+
+SERIES_ENGINES = {'dicom_prep': run_ours_series, 'dcm2niix': run_dcm2niix, 'simpleitk': run_sitk}
+
+def series_engines()->list:
+    "The series engines installed here (each missing one said once)."
+    out = ['dicom_prep']
+    if shutil.which('dcm2niix'): out.append('dcm2niix')
+    else: print('dcm2niix is not installed (apt-get install dcm2niix): skipped')
+    try: import SimpleITK # noqa: F401
+    except ImportError: print('SimpleITK is not installed (pip install SimpleITK): skipped')
+    else: out.append('simpleitk')
+    return out
+
 def child(engine, src, dst, workers):
     "One engine on one part, in this fresh process: print its wall and CPU seconds and the largest worker's peak memory."
     import dicom_prep.batch, fastcore.parallel # noqa: F401 -- imports are not conversion time, for any engine
+    if Path(src).name == 'series':
+        import dicom_prep.volumes, nibabel # noqa: F401
+        if engine == 'simpleitk': import SimpleITK # noqa: F401
     Path(dst).mkdir(parents=True, exist_ok=True)
     cpu = lambda: sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     c0, t0 = cpu(), time.perf_counter()
-    ENGINES[engine](Path(src), Path(dst), workers)
+    (SERIES_ENGINES if Path(src).name == 'series' else ENGINES)[engine](Path(src), Path(dst), workers)
     print(json.dumps(dict(wall=time.perf_counter() - t0, cpu=cpu() - c0, peak_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)))
 
 def measure(engine, part, corpus, workers):
@@ -191,31 +247,35 @@ def main():
     ap.add_argument('--quick', action='store_true', help='small corpus, to check the script')
     ap.add_argument('--workers', type=int, default=2)
     ap.add_argument('--repeat', type=int, default=3, help='runs per engine and part, interleaved')
-    ap.add_argument('--parts', default='ct,cr,jpeg,mf')
+    ap.add_argument('--parts', default='ct,cr,jpeg,mf', help="comma-separated: ct, cr, jpeg, mf, and series (series to NIfTI; only when named)")
     ap.add_argument('--child', nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child: return child(a.child[0], a.child[1], a.child[2], int(a.child[3]))
     corpus = OUT/('corpus-quick' if a.quick else 'corpus')
-    counts = make_corpus(corpus, *((20, 4, 8, 2, 5) if a.quick else ()))
+    counts = make_corpus(corpus, *((20, 4, 8, 2, 5) if a.quick else ())) if set(a.parts.split(',')) - {'series'} else {}
+    if 'series' in a.parts.split(','): counts['series'] = make_series_corpus(corpus/'series', *((2, 10) if a.quick else ()))
     engines = ['dicom_prep', 'baseline'] + (['dcmj2pnm'] if shutil.which('dcmj2pnm') else [])
     print(f'machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, workers={a.workers}, {a.repeat} interleaved runs per engine; '
           'seconds are medians, ratios are baseline / dicom_prep pair by pair: median (min-max)\n')
     print(f"{'part':5} {'engine':10} {'files':>6} {'frames':>6} {'wall s':>7} {'CPU s':>7} {'frames/s':>9} {'worker MB':>9}   {'wall ratio':>18} {'CPU ratio':>18}")
     for part in a.parts.split(','):
         nf, nfr = counts[part]
-        runs = [{e: measure(e, part, corpus, a.workers) for e in (engines if k % 2 == 0 else engines[::-1])} for k in range(a.repeat)]
-        for e in engines:
+        engs = series_engines() if part == 'series' else engines
+        runs = [{e: measure(e, part, corpus, a.workers) for e in (engs if k % 2 == 0 else engs[::-1])} for k in range(a.repeat)]
+        if part == 'series': print("(series: 'frames' counts volumes; ratios are engine / dicom_prep)")
+        for e in engs:
             wall, cpu = [r[e]['wall'] for r in runs], [r[e]['cpu'] for r in runs]
             ratio = lambda key: mmm([r[e][key] / r['dicom_prep'][key] for r in runs]) if e != 'dicom_prep' else ''
             print(f"{part:5} {e:10} {nf:6d} {nfr:6d} {statistics.median(wall):7.2f} {statistics.median(cpu):7.2f} {nfr / statistics.median(wall):9.1f} "
                   f"{statistics.median(r[e]['peak_mb'] for r in runs):9.0f}   {ratio('wall'):>18} {ratio('cpu'):>18}")
-    for part in ['ct', 'cr']:
+    for part in [p for p in ['ct', 'cr'] if p in a.parts.split(',')]:
         f = next((corpus/part).rglob('*.dcm'))
         t, four, faults = profile(f)
         print(f'\nper-stage CPU profile of the fast path on one {part} file ({f.name}), ms; {faults:.0f} minor page faults per file:')
         for k, v in t.items(): print(f'  {k:30} {v * 1000:7.2f}')
         print(f"  {'total':30} {sum(t.values()) * 1000:7.2f}")
         print(f"  {'(resize, four at a time, each)':30} {four * 1000:7.2f}")
+    if 'cr' not in a.parts.split(','): return
     peak, decoded = traced_peak(next((corpus/'cr').rglob('*.dcm')))
     print(f'\none 2048x2048 radiograph through the batch: peak traced memory {peak / 2**20:.1f} MiB = {peak / decoded:.2f}x its decoded size ({decoded / 2**20:.0f} MiB)')
 
