@@ -15,6 +15,7 @@ from . import __version__
 from .loading import DicomPrepError, MAX_FRAME_BYTES, MAX_FRAMES
 from .voi_lut import PRESETS
 from .batch import preprocess_dicoms, read_manifest, DiskFull, STATE
+from .volumes import preprocess_series
 
 # %% ../nbs/06_cli.ipynb #a01302fa
 def cli_size(size:str)->int|None:
@@ -68,14 +69,18 @@ def convert(src:str,                    # Folder (or file) of DICOM files
             max_frames:int=MAX_FRAMES,  # Refuse files that declare more frames than this
             timeout:float=300,          # Seconds one file may take before it fails
             quiet:store_true=False,     # No progress on stderr
-            verbose:store_true=False    # Print every failure with its reason on stderr
+            verbose:store_true=False,   # Print every failure with its reason on stderr
+            unit:str='file'             # file: one output per file (frame); series: one per series part (--format nii, npy, or png/jpg for one slice)
            )->int:                      # Exit status
     "Convert DICOM files to normalized images (Modality LUT, VOI LUT, photometric), writing DST/manifest.csv and DST/run.json."
     if workers is not None and workers < 1: raise DicomPrepError(f"--workers {workers}: use 1 or more")
     if timeout <= 0: raise DicomPrepError(f"--timeout {timeout:g}: use a number of seconds above 0")
     if max_frame_mb < 1: raise DicomPrepError(f"--max_frame_mb {max_frame_mb}: use 1 or more")
     if max_frames < 1: raise DicomPrepError(f"--max_frames {max_frames}: use 1 or more")
-    s = preprocess_dicoms(src, dst, cli_size(size), frames, cli_window(window) if window != 'file' else None, format, keep_aspect, overwrite,
+    if unit not in ('file', 'series'): raise DicomPrepError(f"--unit {unit}: use file or series")
+    if unit == 'series': s = preprocess_series(src, dst, format, frames, cli_size(size), cli_window(window) if window != 'file' else None, keep_aspect, naming, overwrite,
+                                               workers, max_frame_bytes=max_frame_mb << 20, timeout=timeout, progress=not quiet)
+    else: s = preprocess_dicoms(src, dst, cli_size(size), frames, cli_window(window) if window != 'file' else None, format, keep_aspect, overwrite,
                           workers, values=values, naming=naming, max_frame_bytes=max_frame_mb << 20, max_frames=max_frames, timeout=timeout, progress=not quiet, channels=channels)
     if s.files == 0: print(f"dicom_prep: no DICOM files found in {src}", file=sys.stderr)
     if verbose: report_failures(s.manifest)
