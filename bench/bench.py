@@ -3,6 +3,7 @@
     python bench/bench.py            # full corpus (about 2 GB under bench/out, made once from pydicom-data files)
     python bench/bench.py --quick    # a small corpus, to check the script itself
     python bench/bench.py --parts series   # series to NIfTI: dicom_prep --unit series against dcm2niix and SimpleITK
+    python bench/bench.py --parts dataset  # the training-loop side: Dataset items/s per worker (also with --quick)
 
 The baseline is the naive pipeline written out exactly: per file one `pydicom.dcmread(path)`, `ds.pixel_array`, a float64
 `normalize_array` (Modality LUT or rescale; clip to the first window and stretch with (x - low) / (high - low) * 255;
@@ -14,6 +15,11 @@ Each engine runs in a fresh process (its imports done before the clock starts, w
 the corpus, --repeat times, interleaved A B C, C B A, ...; the script prints the median CPU time (user + system, the workers
 included) and wall time of each engine, the ratios baseline / dicom_prep pair by pair (median, min-max), the largest worker's
 peak memory, and a per-stage profile of one file (each stage timed once, page faults counted).
+
+The `dataset` part measures a training loop's worker instead: items per CPU second of one process taking items 0..n-1 of a
+Dataset (float32 `(3, 224, 224)` in 0..1) from converted PNG and npy files (`ConvertedDataset`), rendered from DICOM on the fly
+(`DicomDataset`), and the same loop written with pydicom by hand (the baseline's `dicom_to_pil` above, then float32 / 255), the
+four loops interleaved --repeat times; it checks first that the on-the-fly arrays equal the converted PNG's.
 """
 import argparse, json, os, resource, shutil, statistics, subprocess, sys, time, tracemalloc, warnings
 from pathlib import Path
@@ -238,6 +244,41 @@ def traced_peak(path):
     tracemalloc.start(); w = Writer(job); convert_file(job, Path(path).name, w); w.close(); peak = tracemalloc.get_traced_memory()[1]; tracemalloc.stop()
     return peak, frame_bytes(read_header(path))
 
+# ---- the dataset part: a training loop's worker ---------------------------------------------------------------
+
+class NaiveDataset:
+    "The training loop's dataset written with pydicom by hand: the baseline's `dicom_to_pil`, then float32 (channels, rows, columns) in 0..1."
+    def __init__(self, files): self.files = files
+    def __len__(self): return len(self.files)
+    def __getitem__(self, i): return np.asarray(dicom_to_pil(self.files[i]), np.float32).transpose(2, 0, 1) / 255
+
+def items_per_s(d, n):
+    "Items per CPU second of one process taking items 0..n-1 of `d` (one warm-up item first)."
+    d[0]; c0 = time.process_time()
+    for i in range(n): d[i]
+    return n / (time.process_time() - c0)
+
+def run_dataset(corpus, workers, repeat, quick):
+    "Print the Dataset throughput per worker on CT slices and radiographs, beside the naive loop."
+    from dicom_prep.batch import preprocess_dicoms
+    from dicom_prep.dataset import ConvertedDataset, DicomDataset
+    print(f"\ndataset: items per CPU second of one worker, float32 (3, {SIZE}, {SIZE}); median (min-max) of {repeat} interleaved runs; ratio = items/s / naive's")
+    print(f"{'part':5} {'loop':24} {'items':>6} {'items/s':>26} {'vs naive':>20}")
+    for part, n in ([('ct', 20), ('cr', 4)] if quick else [('ct', 200), ('cr', 20)]):
+        for fmt in ('png', 'npy'):
+            dst = OUT/'dataset'/part/fmt; shutil.rmtree(dst, ignore_errors=True)
+            preprocess_dicoms(corpus/part, dst, size=SIZE, fmt=fmt, channels=3, n_workers=workers, progress=False)
+        conv = {fmt: ConvertedDataset(OUT/'dataset'/part/fmt) for fmt in ('png', 'npy')}
+        rows = conv['png'].rows[:n]
+        loops = {'converted png': ConvertedDataset(OUT/'dataset'/part/'png', rows), 'converted npy': ConvertedDataset(OUT/'dataset'/part/'npy', conv['npy'].rows[:n]),
+                 'on the fly from DICOM': DicomDataset(corpus/part, rows, conv['png'].opts), 'naive (pydicom by hand)': NaiveDataset([corpus/part/r['source'] for r in rows])}
+        live = loops['on the fly from DICOM']
+        assert all(np.array_equal(live[i][0], loops['converted png'][i][0]) for i in range(n)), 'on-the-fly arrays differ from the converted PNGs'
+        runs = [{k: items_per_s(loops[k], n) for k in (list(loops) if r % 2 == 0 else list(loops)[::-1])} for r in range(repeat)]
+        for k in loops:
+            ratio = mmm([r_[k] / r_['naive (pydicom by hand)'] for r_ in runs]) if k != 'naive (pydicom by hand)' else ''
+            print(f"{part:5} {k:24} {n:6d} {mmm([r_[k] for r_ in runs]):>26} {ratio:>20}")
+
 # ---- the report --------------------------------------------------------------------------------------------
 
 def mmm(xs): return f"{statistics.median(xs):6.2f} ({min(xs):.2f}-{max(xs):.2f})"
@@ -247,7 +288,7 @@ def main():
     ap.add_argument('--quick', action='store_true', help='small corpus, to check the script')
     ap.add_argument('--workers', type=int, default=2)
     ap.add_argument('--repeat', type=int, default=3, help='runs per engine and part, interleaved')
-    ap.add_argument('--parts', default='ct,cr,jpeg,mf', help="comma-separated: ct, cr, jpeg, mf, and series (series to NIfTI; only when named)")
+    ap.add_argument('--parts', default='ct,cr,jpeg,mf', help="comma-separated: ct, cr, jpeg, mf; series (to NIfTI) and dataset (the training loop) run only when named")
     ap.add_argument('--child', nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child: return child(a.child[0], a.child[1], a.child[2], int(a.child[3]))
@@ -259,6 +300,7 @@ def main():
           'seconds are medians, ratios are baseline / dicom_prep pair by pair: median (min-max)\n')
     print(f"{'part':5} {'engine':10} {'files':>6} {'frames':>6} {'wall s':>7} {'CPU s':>7} {'frames/s':>9} {'worker MB':>9}   {'wall ratio':>18} {'CPU ratio':>18}")
     for part in a.parts.split(','):
+        if part == 'dataset': run_dataset(corpus, a.workers, a.repeat, a.quick); continue
         nf, nfr = counts[part]
         engs = series_engines() if part == 'series' else engines
         runs = [{e: measure(e, part, corpus, a.workers) for e in (engs if k % 2 == 0 else engs[::-1])} for k in range(a.repeat)]

@@ -74,6 +74,7 @@ def convert(src:str,                    # Folder (or file) of DICOM files
             format:str='png',           # png or jpg (8-bit pictures), png16 (16-bit), npy (float32)
             values:str='display',       # display: the windowed picture; modality: modality values, e.g. HU (png16 and npy only)
             naming:str='path',          # path: mirror SRC's folders and names; hash: names from a hash of the source path (no personal data in names)
+            channels:int=None,          # 1 or 3: every output gets that many channels (gray repeated, colour to luma); default: as the source
             workers:int=None,           # Worker processes (default: one per core; at most 4 per core)
             keep_aspect:store_true=False, # Letterbox instead of stretching
             overwrite:store_true=False, # Re-render everything; needed to rerun into DST with other options (the old outputs are removed)
@@ -93,7 +94,7 @@ def convert(src:str,                    # Folder (or file) of DICOM files
         if unit == 'series': s = preprocess_series(src, dst, format, frames, cli_size(size), window, keep_aspect, naming, overwrite, workers,
                                                    max_frame_bytes=max_frame_mb << 20, timeout=timeout, progress=not quiet)
         else: s = preprocess_dicoms(src, dst, cli_size(size), frames, window, format, keep_aspect, overwrite, workers, values=values, naming=naming,
-                                    max_frame_bytes=max_frame_mb << 20, max_frames=max_frames, timeout=timeout, progress=not quiet)
+                                    max_frame_bytes=max_frame_mb << 20, max_frames=max_frames, timeout=timeout, progress=not quiet, channels=channels)
     if s.files == 0: print(f"dicom_prep: no DICOM files found in {src}", file=sys.stderr)
     if verbose: report_failures(s.manifest)
     print(s)
