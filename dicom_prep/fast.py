@@ -8,7 +8,7 @@ __all__ = ['NOT_FAST', 'TAGS', 'PRECISION_BITS', 'REDUCING_GAP', 'resample_kerne
            'lanczos', 'axis_weights', 'coefficients', 'Plan', 'plan', 'jit', 'multipliers', 'transposed', 'fill',
            'lanczos_many', 'trusted', 'inner_box', 'resize_group', 'warm_kernels', 'gdcm_words', 'prefer_decoders']
 
-# %% ../nbs/04a_fast.ipynb #91a39dda
+# %% ../nbs/04a_fast.ipynb #27098f2c
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -75,7 +75,7 @@ def fast_key(data:bytes, el:dict, opts:Options, max_frame_bytes:int)->tuple:
     lo, hi = (-(1 << (stored - 1)), (1 << (stored - 1)) - 1) if signed else (0, (1 << stored) - 1)
     return ((lo, hi), (slope, intercept), center, width, fn, photometric == 'MONOCHROME1', '|u1', alloc // 8), label, (rows, cols, alloc // 8)
 
-# %% ../nbs/04a_fast.ipynb #584e3d17
+# %% ../nbs/04a_fast.ipynb #4351315c
 class Stored:
     "A frame's stored values with the table that renders them: an 8-bit picture not yet looked up (quacks like an 'L' image)."
     mode = 'L'
@@ -108,7 +108,7 @@ def fast_render(opts:Options,        # What to produce
     row = dict(source=rel, frame=0, num_frames=1, **fields, output=output_name(rel, 0, 1, opts.fmt, opts.naming), status='ok', window=label, notes='')
     return row, Stored(words, table)
 
-# %% ../nbs/04a_fast.ipynb #493050a4
+# %% ../nbs/04a_fast.ipynb #3055a2a2
 PRECISION_BITS = 22 # Pillow's fractional bits for 8-bit resampling: 32 - 8 (the value) - 2 (overshoot of the negative lobes)
 REDUCING_GAP = 3.0  # As `export.resize` asks of Pillow
 
@@ -138,7 +138,7 @@ def coefficients(n:int, lo:float, hi:float, m:int)->tuple:
     for i, (_, w) in enumerate(ws): k[i, :len(w)] = [int(v * (1 << PRECISION_BITS) + (-0.5 if v < 0 else 0.5)) for v in w]
     return np.array([f for f, _ in ws], np.int32), np.array([len(w) for _, w in ws], np.int32), k
 
-# %% ../nbs/04a_fast.ipynb #f9843248
+# %% ../nbs/04a_fast.ipynb #19e9aef4
 @dataclass(frozen=True)
 class Plan:
     "How Pillow resizes one shape: block reduction, then LANCZOS passes in its order."
@@ -164,7 +164,7 @@ def plan(w:int, h:int, ow:int, oh:int)->Plan:
     ver = coefficients(rh, box[1], box[3], oh) if oh != rh or b[1] or b[3] != oh else None
     return Plan((fx, fy), rb, (rw, rh), hor, ver, rh - oh > 2 * (rw - ow) and rh > oh)
 
-# %% ../nbs/04a_fast.ipynb #fdc43cf9
+# %% ../nbs/04a_fast.ipynb #162dddc6
 def jit(f):
     "Compile `f` with numba (cached on disk when `f` lives in a file); None without numba."
     return njit(nogil=True, cache=Path(f.__code__.co_filename).exists())(f) if njit is not None else None
@@ -205,7 +205,7 @@ resample_kernel, gather_kernel, reduce_kernel = jit(_resample), jit(_gather), ji
 KERNEL = njit is not None # False: every picture goes to Pillow
 IDENTITY = np.arange(256, dtype=np.uint8) # The table of a picture already 8-bit
 
-# %% ../nbs/04a_fast.ipynb #a2fc588f
+# %% ../nbs/04a_fast.ipynb #3761159e
 def multipliers(n:int)->np.ndarray:
     "Pillow's `division_UINT32` for blocks of 1..`n` pixels (single-precision, as in C), at index = block size."
     return np.array([0] + [int(np.float32(4294967296.0) / np.float32(256 * s)) for s in range(1, n + 1)], np.uint64)
@@ -237,7 +237,7 @@ def lanczos_many(p:Plan, sources:list)->np.ndarray:
     x = transposed(x)
     return resample_kernel(x, *p.vertical) if p.vertical is not None else x
 
-# %% ../nbs/04a_fast.ipynb #a721be95
+# %% ../nbs/04a_fast.ipynb #1ef4495e
 _TRUSTED = {} # (w, h, ow, oh) -> the kernel matched Pillow on the probe
 
 def trusted(w:int, h:int, ow:int, oh:int)->bool:
@@ -255,7 +255,7 @@ def inner_box(w:int, h:int, size:int, keep_aspect:bool)->tuple:
     ow, oh = max(1, round(w * size / max(w, h))), max(1, round(h * size / max(w, h)))
     return ow, oh, (size - ow) // 2, (size - oh) // 2
 
-# %% ../nbs/04a_fast.ipynb #0740dd09
+# %% ../nbs/04a_fast.ipynb #79506d09
 def resize_group(pictures:list,        # Same-size pictures: PIL images or `Stored`
                  size:int|None=224,     # Side of the square output; None keeps native size
                  keep_aspect:bool=False # Letterbox instead of stretching
@@ -270,7 +270,7 @@ def resize_group(pictures:list,        # Same-size pictures: PIL images or `Stor
     canvas = np.zeros((len(pictures), sq, sq), np.uint8); canvas[:, y:y + oh, x:x + ow] = out.transpose(2, 0, 1)
     return list(canvas)
 
-# %% ../nbs/04a_fast.ipynb #3a69b567
+# %% ../nbs/04a_fast.ipynb #e2d94ce3
 def warm_kernels():
     "Compile (or load from the disk cache) the kernels for the types the batch uses, so forked workers inherit them."
     if not KERNEL: return
@@ -280,7 +280,7 @@ def warm_kernels():
 
 warm_kernels()
 
-# %% ../nbs/04a_fast.ipynb #3b7c169d
+# %% ../nbs/04a_fast.ipynb #fcae900b
 DECODERS = {'1.2.840.10008.1.2.4.57': 'gdcm', '1.2.840.10008.1.2.4.70': 'gdcm', '1.2.840.10008.1.2.4.80': 'pyjpegls',
             '1.2.840.10008.1.2.4.90': 'pylibjpeg', '1.2.840.10008.1.2.5': 'pylibjpeg'} # Transfer syntax -> fastest exact plugin (table above)
 
