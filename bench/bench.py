@@ -142,6 +142,8 @@ def run_dcmtk(src, dst, workers):
     files = sorted(str(p) for p in src.rglob('*.dcm'))
     with Pool(workers) as p: p.map(dcmtk_file, [(f, str(dst)) for f in files], chunksize=4)
 
+TARGETS = [('ct', 'cpu', 5.0), ('ct', 'wall', 4.5), ('cr', 'cpu', 6.0), ('jpeg', 'cpu', 2.5), ('jpeg', 'wall', 2.5)] # (part, measure, ratio)
+
 ENGINES = {'dicom_prep': run_ours, 'baseline': run_baseline, 'dcmj2pnm': run_dcmtk}
 
 # ---- series to NIfTI: dicom_prep --unit series, dcm2niix, SimpleITK (each gzips at level 1) ----------------------------------
@@ -210,7 +212,8 @@ def profile(path, reps=30):
     from dicom_prep.loading import plain_elements, read_header
     from dicom_prep.voi_lut import known_table, lookup, word_table, choose_voi
     from dicom_prep.export import Options, resize, resize_many, encode, write_atomic
-    from dicom_prep.batch import fast_key, keep_freed_memory
+    from dicom_prep.batch import keep_freed_memory
+    from dicom_prep.fast import fast_key, resize_group, Stored, KERNEL
     keep_freed_memory()
     opts, tmp = Options(), OUT/'profile'
     tmp.mkdir(parents=True, exist_ok=True)
@@ -228,9 +231,16 @@ def profile(path, reps=30):
         if k == 0: continue # warm-up
         faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
         for s_, a, b in zip(stages, [t0, t1, t2, t3, t4, t5], [t1, t2, t3, t4, t5, t6]): t[s_] += (b - a) / reps
-    four = [Image.fromarray(u8)] * 4; c0 = time.process_time()
-    for _ in range(reps): resize_many(four, SIZE)
-    return t, (time.process_time() - c0) / reps / 4, faults / reps
+    words, table = np.frombuffer(data, f'<u{size}', rows * cols, el[0x7FE00010][1]).reshape(rows, cols), known_table(key)
+    each = {}
+    for label, fn, n in [('Pillow: resize, four at a time', lambda: resize_many([Image.fromarray(u8)] * 4, SIZE), 4),
+                         ('kernel: gather + resize, four at a time', lambda: resize_group([Stored(words, table)] * 4, SIZE), 4),
+                         ('kernel: gather + resize, eight at a time', lambda: resize_group([Stored(words, table)] * 8, SIZE), 8)]:
+        if 'kernel' in label and not KERNEL: continue
+        fn(); c0 = time.process_time()
+        for _ in range(reps): fn()
+        each[label] = (time.process_time() - c0) / reps / n
+    return t, each, faults / reps
 
 def traced_peak(path):
     "Peak memory traced by Python (NumPy and Pillow buffers included) while the batch converts one file, and its decoded size."
@@ -299,24 +309,29 @@ def main():
     print(f'machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, workers={a.workers}, {a.repeat} interleaved runs per engine; '
           'seconds are medians, ratios are baseline / dicom_prep pair by pair: median (min-max)\n')
     print(f"{'part':5} {'engine':10} {'files':>6} {'frames':>6} {'wall s':>7} {'CPU s':>7} {'frames/s':>9} {'worker MB':>9}   {'wall ratio':>18} {'CPU ratio':>18}")
+    ratios = {}
     for part in a.parts.split(','):
         if part == 'dataset': run_dataset(corpus, a.workers, a.repeat, a.quick); continue
         nf, nfr = counts[part]
         engs = series_engines() if part == 'series' else engines
         runs = [{e: measure(e, part, corpus, a.workers) for e in (engs if k % 2 == 0 else engs[::-1])} for k in range(a.repeat)]
+        if part != 'series': ratios[part] = {key: statistics.median(r['baseline'][key] / r['dicom_prep'][key] for r in runs) for key in ('cpu', 'wall')}
         if part == 'series': print("(series: 'frames' counts volumes; ratios are engine / dicom_prep)")
         for e in engs:
             wall, cpu = [r[e]['wall'] for r in runs], [r[e]['cpu'] for r in runs]
             ratio = lambda key: mmm([r[e][key] / r['dicom_prep'][key] for r in runs]) if e != 'dicom_prep' else ''
             print(f"{part:5} {e:10} {nf:6d} {nfr:6d} {statistics.median(wall):7.2f} {statistics.median(cpu):7.2f} {nfr / statistics.median(wall):9.1f} "
                   f"{statistics.median(r[e]['peak_mb'] for r in runs):9.0f}   {ratio('wall'):>18} {ratio('cpu'):>18}")
+    print('\ntargets (median ratio baseline / dicom_prep in this run):')
+    for part, key, goal in TARGETS:
+        if part in ratios: print(f"  {part:5} {key:4} {ratios[part][key]:5.2f}x  target >= {goal}x  {'met' if ratios[part][key] >= goal else 'NOT met'}")
     for part in [p for p in ['ct', 'cr'] if p in a.parts.split(',')]:
         f = next((corpus/part).rglob('*.dcm'))
-        t, four, faults = profile(f)
+        t, each, faults = profile(f)
         print(f'\nper-stage CPU profile of the fast path on one {part} file ({f.name}), ms; {faults:.0f} minor page faults per file:')
         for k, v in t.items(): print(f'  {k:30} {v * 1000:7.2f}')
         print(f"  {'total':30} {sum(t.values()) * 1000:7.2f}")
-        print(f"  {'(resize, four at a time, each)':30} {four * 1000:7.2f}")
+        for k, v in each.items(): print(f"  ({k}, each){'':{max(0, 40 - len(k))}} {v * 1000:7.2f}")
     if 'cr' not in a.parts.split(','): return
     peak, decoded = traced_peak(next((corpus/'cr').rglob('*.dcm')))
     print(f'\none 2048x2048 radiograph through the batch: peak traced memory {peak / 2**20:.1f} MiB = {peak / decoded:.2f}x its decoded size ({decoded / 2**20:.0f} MiB)')

@@ -4,16 +4,15 @@
 
 # %% auto #0
 __all__ = ['STATE', 'HELD_LOCKS', 'GEOMETRY', 'MANIFEST_COLUMNS', 'MAX_FIELD', 'SQLITE_MAX_PATH', 'OWN_NAMES', 'CHUNK',
-           'BATCH_PIXELS', 'NOT_FAST', 'TAGS', 'BASE_MEMORY', 'MAX_TIMEOUT', 'WORKERS_PER_CORE', 'MAX_REASONS',
-           'UNLISTED', 'UsageError', 'RunDir', 'refuse_link', 'open_run_dir', 'inside', 'check_apart', 'lock_run_dir',
-           'unlock', 'write_record', 'read_record', 'record_conflict', 'clean_field', 'error_row', 'Journal',
-           'completed', 'write_manifest', 'read_manifest', 'open_journal', 'out_dir', 'is_plain', 'owned', 'Job',
-           'DiskFull', 'pick_frames', 'failed_row', 'write_output', 'Writer', 'NotFast', 'raw_us', 'raw_str',
-           'fast_window', 'fast_key', 'fast_render', 'convert_frame', 'convert_file', 'memory_budget',
-           'die_with_parent', 'worker_setup', 'keep_freed_memory', 'OverTime', 'within_budget', 'marker',
-           'file_failure', 'convert_batch', 'run_tasks', 'finish_running', 'in_flight', 'stop_workers', 'run_pool',
-           'progress_every', 'Progress', 'whole', 'check_limits', 'check_source', 'Summary', 'short_reason', 'tally',
-           'start_run', 'old_outputs', 'remove_outputs', 'list_sources', 'read_sources', 'preprocess_dicoms']
+           'BATCH_PIXELS', 'BASE_MEMORY', 'MAX_TIMEOUT', 'WORKERS_PER_CORE', 'MAX_REASONS', 'UNLISTED', 'UsageError',
+           'RunDir', 'refuse_link', 'open_run_dir', 'inside', 'check_apart', 'lock_run_dir', 'unlock', 'write_record',
+           'read_record', 'record_conflict', 'clean_field', 'error_row', 'Journal', 'completed', 'write_manifest',
+           'read_manifest', 'open_journal', 'out_dir', 'is_plain', 'owned', 'Job', 'DiskFull', 'pick_frames',
+           'failed_row', 'write_output', 'Writer', 'convert_frame', 'convert_file', 'memory_budget', 'die_with_parent',
+           'worker_setup', 'keep_freed_memory', 'OverTime', 'within_budget', 'marker', 'file_failure', 'convert_batch',
+           'run_tasks', 'finish_running', 'in_flight', 'stop_workers', 'run_pool', 'progress_every', 'Progress',
+           'whole', 'check_limits', 'check_source', 'Summary', 'short_reason', 'tally', 'start_run', 'old_outputs',
+           'remove_outputs', 'list_sources', 'read_sources', 'preprocess_dicoms']
 
 # %% ../nbs/05_batch.ipynb #03e64250
 import csv, ctypes, errno, hashlib, json, os, re, signal, sqlite3, sys, threading, time, warnings
@@ -25,17 +24,15 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, asdict, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-import numpy as np
 from PIL import Image
 from fastcore.parallel import ProcessPoolExecutor
 from fastcore.xtras import chunked
-from pydicom.datadict import tag_for_keyword
 from . import __version__
 from .discovery import iter_dicoms
-from .loading import (DicomPrepError, NotAnImage, read_header, check_header, decode_frames, reading, dataset_fields, plain_bytes, plain_elements,
-                                text_value, DATASET_FIELDS, MAX_FRAME_BYTES, MAX_FRAMES, PIXEL_DATA, TEXT_VRS)
-from .voi_lut import PRESETS, known_table, lookup, normalize_voi, parse_window, window_error
-from .export import Options, output_name, output_geometry, render_values, resize_many, encode, write_atomic
+from .loading import DicomPrepError, NotAnImage, read_header, check_header, decode_frames, reading, dataset_fields, plain_bytes, DATASET_FIELDS, MAX_FRAME_BYTES, MAX_FRAMES
+from .voi_lut import normalize_voi
+from .export import Options, output_name, output_geometry, render_values, encode, write_atomic
+from .fast import fast_render, resize_group
 
 # %% ../nbs/05_batch.ipynb #d73d2acb
 STATE = '.dicom_prep' # The tool's own folder inside DST
@@ -340,82 +337,12 @@ class Writer:
         "Resize the pictures of `group` together, then encode and save each."
         self.waiting = [w for w in self.waiting if all(w is not g for g in group)]
         o = self.job.opts
-        for (row, _), img in zip(group, resize_many([img for _, img in group], o.size, o.keep_aspect)): self.save(row, encode(img, o.fmt, o.channels))
+        for (row, _), img in zip(group, resize_group([img for _, img in group], o.size, o.keep_aspect)): self.save(row, encode(img, o.fmt, o.channels))
 
     def close(self)->list:
         "Write what still waits; return every row."
         for size in {img.size for _, img in self.waiting}: self.write([w for w in self.waiting if w[1].size == size])
         return self.rows
-
-# %% ../nbs/05_batch.ipynb #e8fb9f65
-NOT_FAST = {0x00283000, 0x00283010, 0x52009229, 0x52009230, 0x20500020, 0x00280006} # Modality/VOI LUT Sequences, functional groups, Presentation LUT Shape, Planar Configuration
-TAGS = {kw: tag_for_keyword(kw) for kw in ['Rows', 'Columns', 'SamplesPerPixel', 'BitsAllocated', 'BitsStored', 'PixelRepresentation', 'NumberOfFrames',
-        'PhotometricInterpretation', 'RescaleSlope', 'RescaleIntercept', 'RescaleType', 'Modality', 'WindowCenter', 'WindowWidth',
-        'VOILUTFunction', 'WindowCenterWidthExplanation', *DATASET_FIELDS]}
-
-class NotFast(Exception):
-    "The file needs the general path."
-
-def raw_us(data:bytes, el:dict, kw:str)->int:
-    "Read a US value (one, 2 bytes) from located elements; `NotFast` when absent or odd."
-    vr, s, n = el.get(TAGS[kw], ('', 0, 0))
-    if vr not in (None, 'US') or n != 2: raise NotFast()
-    return int.from_bytes(data[s:s + 2], 'little')
-
-def raw_str(data:bytes, el:dict, kw:str, first:bool=False)->str:
-    "Read a text value from located elements ('' when absent), as `text_value` does; `NotFast` when not ASCII text."
-    if TAGS[kw] not in el: return ''
-    vr, s, n = el[TAGS[kw]]
-    if (vr is not None and vr not in TEXT_VRS) or (t := text_value(data[s:s + n])) is None: raise NotFast()
-    return t.split('\\')[0] if first else t
-
-# %% ../nbs/05_batch.ipynb #ce140fdc
-def fast_window(data:bytes, el:dict, window)->tuple:
-    "Choose the window as `choose_voi` does, where that is simple: `(center, width, function, label)`; else `NotFast`."
-    if window is None:
-        c, w, fn = raw_str(data, el, 'WindowCenter', True), raw_str(data, el, 'WindowWidth', True), raw_str(data, el, 'VOILUTFunction', True).upper() or 'LINEAR'
-        try: center, width = float(c), float(w)
-        except ValueError: raise NotFast() from None # no window (min-max), or one that does not parse: the general path notes it
-        if window_error(width, fn, center): raise NotFast()
-        name = raw_str(data, el, 'WindowCenterWidthExplanation', True)
-        return center, width, fn, 'file window 1' + (f" ({name})" if name else '')
-    if not isinstance(window, str) or window in ('lut', 'minmax'): raise NotFast()
-    units, modality = raw_str(data, el, 'RescaleType', True).upper(), raw_str(data, el, 'Modality', True).upper()
-    voi = parse_window(window)
-    if voi.label in PRESETS and not (units == 'HU' or units in ('', 'US') and modality == 'CT'): raise NotFast() # `preset_voi` falls back, with a note
-    return voi.center, voi.width, voi.fn, voi.label
-
-def fast_key(data:bytes, el:dict, opts:Options, max_frame_bytes:int)->tuple:
-    "Check a plain file as `check_header` would for the fast path; return its `table_key`, window label and frame geometry."
-    rows, cols, alloc, stored, signed = (raw_us(data, el, k) for k in ('Rows', 'Columns', 'BitsAllocated', 'BitsStored', 'PixelRepresentation'))
-    if raw_us(data, el, 'SamplesPerPixel') != 1 or alloc not in (8, 16) or not 1 <= stored <= alloc or signed > 1 or not rows * cols: raise NotFast()
-    if raw_str(data, el, 'NumberOfFrames') not in ('', '1') or opts.frames not in ('first', 'middle', 'all', 0): raise NotFast()
-    photometric = raw_str(data, el, 'PhotometricInterpretation')
-    if photometric not in ('MONOCHROME1', 'MONOCHROME2') or rows * cols * alloc // 8 > max_frame_bytes: raise NotFast()
-    if PIXEL_DATA not in el or el[PIXEL_DATA][2] < rows * cols * alloc // 8: raise NotFast() # truncated: the general path says so
-    try: slope, intercept = float(raw_str(data, el, 'RescaleSlope', True) or 1), float(raw_str(data, el, 'RescaleIntercept', True) or 0)
-    except ValueError: raise NotFast() from None
-    if not (np.isfinite(slope) and np.isfinite(intercept) and slope): raise NotFast()
-    center, width, fn, label = fast_window(data, el, opts.window)
-    lo, hi = (-(1 << (stored - 1)), (1 << (stored - 1)) - 1) if signed else (0, (1 << stored) - 1)
-    return ((lo, hi), (slope, intercept), center, width, fn, photometric == 'MONOCHROME1', '|u1', alloc // 8), label, (rows, cols, alloc // 8)
-
-# %% ../nbs/05_batch.ipynb #303c7f1b
-def fast_render(job:Job,    # The run
-                data:bytes, # The whole file (`plain_bytes`)
-                rel:str     # Its path relative to the input folder
-               )->tuple|None: # `(row, native-size picture)`, or None for the general path
-    "Render a plain single-frame grayscale file straight from its bytes."
-    if job.opts.fmt not in ('png', 'jpg'): return None
-    found = plain_elements(data)
-    if found is None or NOT_FAST & found[2].keys(): return None
-    el = found[2]
-    try: key, label, (rows, cols, size) = fast_key(data, el, job.opts, job.max_frame_bytes); fields = {k: str(raw_us(data, el, k)) if k in ('Rows', 'Columns') else raw_str(data, el, k) for k in DATASET_FIELDS}
-    except NotFast: return None
-    if (table := known_table(key)) is None: return None # the first file of a series: the general path builds the table
-    pixels = np.frombuffer(data, f'<u{size}', rows * cols, el[PIXEL_DATA][1]).reshape(rows, cols)
-    row = dict(source=rel, frame=0, num_frames=1, **fields, output=output_name(rel, 0, 1, job.opts.fmt, job.opts.naming), status='ok', window=label, notes='')
-    return row, Image.fromarray(lookup(table, pixels))
 
 # %% ../nbs/05_batch.ipynb #d9d76cf7
 def convert_frame(job:Job, path:str, rel:str, ds, i:int, n:int, px, notes:list, writer:Writer):
@@ -441,7 +368,7 @@ def convert_file(job:Job,       # The run
     path = os.path.join(job.src, rel)
     try:
         with reading(path), open(path, 'rb') as f: data = plain_bytes(f) # read once, for both paths
-        if start == 0 and data is not None and (fast := fast_render(job, data, rel)) is not None: writer.add(*fast); return []
+        if start == 0 and data is not None and (fast := fast_render(job.opts, job.max_frame_bytes, data, rel)) is not None: writer.add(*fast); return []
         ds = read_header(path, job.max_frame_bytes, data)
         with reading(path): n = check_header(ds, job.max_frame_bytes, job.max_frames); idxs = pick_frames(job.opts.frames, n)
         bad = [failed_row(rel, f"frame {i} out of range: the file has {n} frame{'s' * (n > 1)}", i) for i in idxs if i >= n]
