@@ -6,11 +6,11 @@
 __all__ = ['REASONS', 'MAX_FRAME_BYTES', 'MAX_FRAMES', 'HEADER_BYTES', 'META_GROUP_LENGTH', 'INFLATE_CHUNK', 'SAMPLES',
            'INTERLEAVED_SYNTAXES', 'PLAIN_SYNTAXES', 'LONG_VRS', 'UNDEFINED_LENGTH', 'ITEM', 'ITEM_END', 'SEQUENCE_END',
            'PIXEL_DATA', 'PLAIN_BYTES', 'DEFER_BYTES', 'PLUGIN_PACKAGES', 'MEDIA_DIRECTORY', 'SINGLE_VALUED',
-           'SOF_MARKERS', 'OBJECT_REPR', 'SMALL_FRAME_BYTES', 'ITEM_TAG', 'DATASET_FIELDS', 'FRAME_MACROS', 'TEXT_VRS',
-           'DicomPrepError', 'attribute_name', 'failure_reason', 'reading', 'single_value', 'header_int',
-           'may_be_deflated', 'inflated_size', 'read_deflated', 'fill_transfer_syntax', 'fill_pixel_attributes',
-           'element_at', 'value_end', 'walk_elements', 'plain_elements', 'raw_elements', 'parse_plain',
-           'not_dicom_reason', 'unreadable_reason', 'plain_bytes', 'read_header', 'as_header', 'file_of',
+           'SOF_MARKERS', 'OBJECT_REPR', 'NUMPY_WORDS', 'SMALL_FRAME_BYTES', 'ITEM_TAG', 'DATASET_FIELDS',
+           'FRAME_MACROS', 'TEXT_VRS', 'DicomPrepError', 'attribute_name', 'failure_reason', 'reading', 'single_value',
+           'header_int', 'may_be_deflated', 'inflated_size', 'read_deflated', 'fill_transfer_syntax',
+           'fill_pixel_attributes', 'element_at', 'value_end', 'walk_elements', 'plain_elements', 'raw_elements',
+           'parse_plain', 'not_dicom_reason', 'unreadable_reason', 'plain_bytes', 'read_header', 'as_header', 'file_of',
            'get_frame_count', 'extract_frame', 'frame_group', 'plugin_package', 'NotAnImage', 'missing_pixels_error',
            'undecodable_reason', 'check_decodable', 'required_attributes', 'check_pixel_module', 'frame_bytes',
            'check_frame_count', 'check_size', 'pixel_data_length', 'excess_bytes', 'check_complete', 'excess_note',
@@ -575,9 +575,12 @@ def repair_scans(data:bytes # A JPEG codestream
 # %% ../nbs/01_loading.ipynb #e1ced22d
 OBJECT_REPR = re.compile(r'<[^<>]* at 0x[0-9A-Fa-f]+>') # a Python repr such as <_io.BytesIO object at 0x7f...>: its address differs on every run
 
+NUMPY_WORDS = re.compile(r'could not broadcast|cannot reshape|data type|buffer (is )?(too small|size)|index \d+ is out of bounds') # numpy's words, not a decoder's
+
 def decode_error(uid:UID, e:Exception)->DicomPrepError:
     "The error for a decoder failure: the syntax, and the decoders' own words on one line, with any object repr named 'the stream'."
     words = OBJECT_REPR.sub('the stream', ' '.join(str(e).split()))
+    if NUMPY_WORDS.search(words): words = 'the decoded data do not fit the frame the header describes (Rows, Columns, Samples per Pixel, Bits Allocated)'
     return DicomPrepError(f"cannot decode {uid.name} pixel data (corrupt or unsupported stream): {words}")
 
 def is_panic(e:BaseException)->bool:
