@@ -406,14 +406,14 @@ def required_attributes(ds:Dataset # DICOM header
     if ds.get('SamplesPerPixel') == 3: kws.append('PlanarConfiguration') # colour only: 2 samples is an error of its own
     return kws
 
-SINGLE_VALUED = ['Rows', 'Columns', 'SamplesPerPixel', 'BitsAllocated', 'BitsStored', 'HighBit', 'PixelRepresentation',
-                 'PlanarConfiguration', 'NumberOfFrames', 'PixelPaddingValue', 'PixelPaddingRangeLimit'] # Integers with one value (PS3.3 C.7.6.3)
+SINGLE_VALUED = ['Rows', 'Columns', 'SamplesPerPixel', 'BitsAllocated', 'BitsStored', 'PixelRepresentation', 'NumberOfFrames',
+                 'PixelPaddingValue', 'PixelPaddingRangeLimit'] # Integers with one value (PS3.3 C.7.6.3) that rendering uses
 
 def check_pixel_module(ds:Dataset # DICOM header
                       ):
     "Raise `DicomPrepError` when an Image Pixel attribute decoding needs is missing, not one integer, or impossible."
     with reading(file_of(ds)):
-        for k in SINGLE_VALUED: header_int(ds, k)
+        for k in SINGLE_VALUED + ['PlanarConfiguration'] * (ds.get('SamplesPerPixel') == 3): header_int(ds, k) # colour only, as in `required_attributes`
         single_value(ds, 'PhotometricInterpretation')
         v = {k: single_value(ds, k) for k in required_attributes(ds)}
         if missing := [k for k, x in v.items() if x is None]:
