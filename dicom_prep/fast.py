@@ -67,7 +67,7 @@ def fast_key(data:bytes, el:dict, opts:Options, max_frame_bytes:int)->tuple:
     if raw_str(data, el, 'NumberOfFrames') not in ('', '1') or opts.frames not in ('first', 'middle', 'all', 0): raise NotFast()
     photometric = raw_str(data, el, 'PhotometricInterpretation')
     if photometric not in ('MONOCHROME1', 'MONOCHROME2') or rows * cols * alloc // 8 > max_frame_bytes: raise NotFast()
-    if PIXEL_DATA not in el or el[PIXEL_DATA][2] < rows * cols * alloc // 8: raise NotFast() # truncated: the general path says so
+    if PIXEL_DATA not in el or el[PIXEL_DATA][2] - rows * cols * alloc // 8 not in (0, 1): raise NotFast() # truncated or too long: the general path says so
     try: slope, intercept = float(raw_str(data, el, 'RescaleSlope', True) or 1), float(raw_str(data, el, 'RescaleIntercept', True) or 0)
     except ValueError: raise NotFast() from None
     if not (np.isfinite(slope) and np.isfinite(intercept) and slope): raise NotFast()

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut
-from .loading import DicomPrepError, frame_group
+from .loading import DicomPrepError, file_of, frame_group, header_int, reading
 from .modality_lut import (apply_lut, ds_number, ds_strings, is_hounsfield, lut_entries, modality_lut,
-                                     modality_units, padding_mask, rescale, stored_range, stored_values)
+                                     modality_units, padding_mask, rescale, stored_range, stored_values, xray_display_note)
 
 # %% ../nbs/03_voi_lut.ipynb #13741508
 VOI_FUNCTIONS = ('LINEAR', 'LINEAR_EXACT', 'SIGMOID')
@@ -48,12 +48,13 @@ def window_lut(center:float,     # Window Center, in modality units
     return np.clip(((x - (center - 0.5)) / (width - 1) + 0.5) * 255, 0, 255)
 
 # %% ../nbs/03_voi_lut.ipynb #9889ae61
-def voi_lut_table(x:np.ndarray, # Modality values
-                  item:Dataset, # Item of the VOI LUT Sequence
-                  ds:Dataset    # Its header
-                 )->np.ndarray: # Values in 0..255, float
+def voi_lut_table(x:np.ndarray,         # Modality values
+                  item:Dataset,         # Item of the VOI LUT Sequence
+                  ds:Dataset,           # Its header
+                  notes:list|None=None  # Receives a note when the entries are deeper than declared
+                 )->np.ndarray:         # Values in 0..255, float
     "Map modality values through a VOI LUT Sequence item, scaled to 0..255."
-    first, bits, entries = lut_entries(item, ds)
+    first, bits, entries = lut_entries(item, ds, notes)
     top = (1 << min(bits, max(int(entries.max()).bit_length(), 1))) - 1 # the bits the data use, when fewer than declared
     return apply_lut(np.round(x), first, entries) * (255 / top)
 
@@ -209,12 +210,13 @@ def minmax_voi(m:np.ndarray,        # Modality values (of a frame, or of the tab
     if padded and lo == hi: return Voi(hi, 1., label=f"minmax {hi:g} (one value besides padding)", notes=notes or [])
     return Voi((lo + hi + 1) / 2, hi - lo + 1, label=f"minmax {lo:g}..{hi:g}", notes=notes or [])
 
-def apply_voi(m:np.ndarray, # Modality values
-              voi:Voi,      # A window or VOI LUT (not an unresolved min-max)
-              ds:Dataset    # DICOM header
-             )->np.ndarray: # 0..255, float
+def apply_voi(m:np.ndarray,         # Modality values
+              voi:Voi,              # A window or VOI LUT (not an unresolved min-max)
+              ds:Dataset,           # DICOM header
+              notes:list|None=None  # Receives what the VOI LUT's reading noted
+             )->np.ndarray:         # 0..255, float
     "Map modality values to output levels with `voi`."
-    return voi_lut_table(m, voi.lut, ds) if voi.lut is not None else window_lut(voi.center, voi.width, m, voi.fn)
+    return voi_lut_table(m, voi.lut, ds, notes) if voi.lut is not None else window_lut(voi.center, voi.width, m, voi.fn)
 
 # %% ../nbs/03_voi_lut.ipynb #bace65da
 def to_levels(y:np.ndarray, # Output of the VOI, 0..255 float
@@ -244,13 +246,14 @@ def gray_levels(s:np.ndarray,             # Stored values: a frame, or the whole
                )->tuple:                  # `(levels 0..255 before the flip, float; Voi actually used)`
     "Map stored values through the Modality LUT and the VOI, resolving a min-max VOI from the values present."
     notes = list(voi.notes)
-    m = modality_lut(s, ds, frame_idx, notes)
+    if xray := xray_display_note(ds, frame_idx): m = np.asarray(s, dtype=np.float64); notes.append(xray) # XA, XRF: windows on stored values
+    else: m = modality_lut(s, ds, frame_idx, notes)
     if not np.isfinite(m).all(): raise DicomPrepError("modality values include NaN or infinity (from float pixel data or an extreme Rescale Slope or Intercept)")
-    if not voi.is_minmax: return apply_voi(m, voi, ds), replace(voi, notes=notes)
+    if not voi.is_minmax: return apply_voi(m, voi, ds, notes), replace(voi, notes=notes)
     pad = padding_mask(s, ds) if s.dtype.kind in 'iu' else None
     every = present is None or stored_range(ds) == (0, 1) # a 1-bit image spans 0..1 whatever it holds
     voi = minmax_voi(m, np.ones(m.shape, bool) if every else present, pad, notes)
-    y = apply_voi(m, voi, ds)
+    y = apply_voi(m, voi, ds, voi.notes)
     if pad is not None: y[pad] = 0 # padding is not a value: the lowest level
     return y, voi
 
@@ -281,8 +284,8 @@ def gray_float(arr:np.ndarray,   # Pixels of any numeric type
 _TABLES = {} # word tables by header key (a few per series)
 
 def table_key(ds:Dataset, voi:Voi, frame_idx:int, dtype, itemsize:int)->tuple|None:
-    "What the table of `voi` for frame `frame_idx` depends on; None when it cannot be reused (min-max, a LUT Sequence)."
-    if voi.is_minmax or voi.lut is not None or ds.get('ModalityLUTSequence'): return None
+    "What the table of `voi` for frame `frame_idx` depends on; None when it cannot be reused (min-max, a LUT Sequence, a transform left out with a note)."
+    if voi.is_minmax or voi.lut is not None or ds.get('ModalityLUTSequence') or xray_display_note(ds, frame_idx): return None
     return stored_range(ds), rescale(ds, frame_idx), voi.center, voi.width, voi.fn, is_inverted(ds), np.dtype(dtype).str, itemsize
 
 def word_table(ds:Dataset,      # DICOM header
@@ -330,37 +333,41 @@ def is_color(ds:Dataset # DICOM header
     "Tell whether `ds` holds a colour image."
     return str(ds.get('PhotometricInterpretation', '')).strip() in COLOR
 
-def palette_channel(arr:np.ndarray, # Palette indices
-                    ds:Dataset,     # DICOM header
-                    color:str       # 'Red', 'Green' or 'Blue'
-                   )->tuple:        # `(values, bit depth)`
+def palette_channel(arr:np.ndarray,      # Palette indices
+                    ds:Dataset,          # DICOM header
+                    color:str,           # 'Red', 'Green' or 'Blue'
+                    notes:list|None=None # Receives a note when the entries are deeper than declared
+                   )->tuple:             # `(values, bit depth)`
     "Look palette indices up in one of the Palette Color Lookup Tables."
     name = f'{color} Palette Color Lookup Table'
     data = ds.get(f'{color}PaletteColorLookupTableData')
     if data is None: raise DicomPrepError(f"PALETTE COLOR image without its {name} Data")
     item = Dataset(); item.LUTDescriptor = ds.get(f'{color}PaletteColorLookupTableDescriptor')
     item.add_new('LUTData', ds[f'{color}PaletteColorLookupTableData'].VR, data)
-    try: first, bits, entries = lut_entries(item, ds)
+    try: first, bits, entries = lut_entries(item, ds, notes)
     except DicomPrepError as e: raise DicomPrepError(f"{name}: {e.reason}") from None
     return apply_lut(arr, first, entries), bits
 
-def palette_rgb(arr:np.ndarray, # Palette indices
-                ds:Dataset      # DICOM header with the three palettes
-               )->tuple:        # `(rows, columns, 3)` palette values, and their bit depth
+def palette_rgb(arr:np.ndarray,      # Palette indices
+                ds:Dataset,          # DICOM header with the three palettes
+                notes:list|None=None # Receives what reading the palettes noted
+               )->tuple:             # `(rows, columns, 3)` palette values, and their bit depth
     "Expand palette indices through the Red, Green and Blue Palette Color LUTs."
     if 'SegmentedRedPaletteColorLookupTableData' in ds:
         try: return apply_color_lut(arr, ds), int(ds.RedPaletteColorLookupTableDescriptor[2])
         except Exception: raise DicomPrepError("the segmented palettes cannot be expanded (malformed Segmented Palette Color Lookup Table Data)") from None
-    chans = [palette_channel(arr, ds, c) for c in ('Red', 'Green', 'Blue')]
+    chans = [palette_channel(arr, ds, c, notes) for c in ('Red', 'Green', 'Blue')]
     return np.stack([v for v, _ in chans], -1), max(b for _, b in chans)
 
-def color_image(arr:np.ndarray,  # Decoded pixels (RGB, or palette indices)
-                ds:Dataset,      # DICOM header
-                dtype=np.uint8   # uint8 (the top 8 bits), or float32 in 0..1
-               )->np.ndarray:    # `(rows, columns, 3)`
+def color_image(arr:np.ndarray,      # Decoded pixels (RGB, or palette indices)
+                ds:Dataset,          # DICOM header
+                dtype=np.uint8,      # uint8 (the top 8 bits), or float32 in 0..1
+                notes:list|None=None # Receives what reading a palette noted
+               )->np.ndarray:        # `(rows, columns, 3)`
     "Return the RGB picture of a colour image."
-    if str(ds.PhotometricInterpretation).strip() == 'PALETTE COLOR': arr, bits = palette_rgb(arr, ds)
-    else: bits = min(int(ds.get('BitsStored') or 8), 8 * arr.itemsize)
+    if arr.dtype.kind not in 'iu': raise DicomPrepError(f"a {str(ds.PhotometricInterpretation).strip()} image needs integer pixels, and this one has floating point pixels")
+    if str(ds.PhotometricInterpretation).strip() == 'PALETTE COLOR': arr, bits = palette_rgb(arr, ds, notes)
+    else: bits = min(header_int(ds, 'BitsStored', 8), 8 * arr.itemsize)
     arr = arr & ((1 << bits) - 1)
     if np.dtype(dtype) != np.uint8: return (arr / ((1 << bits) - 1)).astype(np.float32)
     return (arr >> (bits - 8) if bits >= 8 else np.rint(arr * (255 / ((1 << bits) - 1)))).astype(np.uint8)
@@ -373,10 +380,9 @@ def normalize_frame(arr:np.ndarray,  # Decoded pixels of one frame
                     dtype=np.uint8   # uint8 levels, or float32 in 0..1
                    )->tuple:         # `(image, label of the VOI used, notes)`
     "Render one frame as `dtype`, saying which VOI was used and what was ignored."
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        check_window(window)
-        if is_color(ds): return color_image(arr, ds, dtype), 'color', []
+    check_window(window)
+    with reading(file_of(ds)): # silences pydicom's warnings; a failure no check foresaw still becomes a `DicomPrepError`
+        if is_color(ds): notes = []; return color_image(arr, ds, dtype, notes), 'color', notes
         if isinstance(window, list):
             chans = [normalize_frame(arr, ds, frame_idx, w, dtype) for w in window]
             img = chans[0][0] if len(chans) == 1 else np.stack([c[0] for c in chans], -1)
