@@ -6,7 +6,7 @@
 __all__ = ['NOT_FAST', 'TAGS', 'PRECISION_BITS', 'REDUCING_GAP', 'resample_kernel', 'gather_kernel', 'reduce_kernel', 'KERNEL',
            'IDENTITY', 'DECODERS', 'NotFast', 'raw_us', 'raw_str', 'fast_window', 'fast_key', 'Stored', 'fast_render',
            'lanczos', 'axis_weights', 'coefficients', 'Plan', 'plan', 'jit', 'multipliers', 'transposed', 'fill',
-           'lanczos_many', 'trusted', 'inner_box', 'resize_group', 'warm_kernels', 'gdcm_words', 'prefer_decoders']
+           'lanczos_many', 'trusted', 'inner_box', 'resize_group', 'warm_kernels', 'prefer_decoders']
 
 # %% ../nbs/04a_fast.ipynb #27098f2c
 import math
@@ -281,26 +281,19 @@ def warm_kernels():
 warm_kernels()
 
 # %% ../nbs/04a_fast.ipynb #fcae900b
-DECODERS = {'1.2.840.10008.1.2.4.57': 'gdcm', '1.2.840.10008.1.2.4.70': 'gdcm', '1.2.840.10008.1.2.4.80': 'pyjpegls',
-            '1.2.840.10008.1.2.4.90': 'pylibjpeg', '1.2.840.10008.1.2.5': 'pylibjpeg'} # Transfer syntax -> fastest exact plugin (table above)
-
-def gdcm_words(decode):
-    "Wrap GDCM's decode function so that a stream it cannot read fails with a sentence (its plugin raises AttributeError on None)."
-    def wrapped(src, runner):
-        try: return decode(src, runner)
-        except AttributeError: raise ValueError('GDCM could not decode the stream') from None
-    return wrapped
+DECODERS = {'1.2.840.10008.1.2.4.57': 'pylibjpeg', '1.2.840.10008.1.2.4.70': 'pylibjpeg', '1.2.840.10008.1.2.4.80': 'pyjpegls',
+            '1.2.840.10008.1.2.4.90': 'pylibjpeg', '1.2.840.10008.1.2.5': 'pylibjpeg'} # Transfer syntax -> fastest exact plugin that fails in words (table above)
 
 def prefer_decoders(choices:dict=DECODERS):
-    "Make pydicom try each syntax's chosen plugin first, the others after it; GDCM only where it is chosen."
+    "Make pydicom try each syntax's chosen plugin first, the others after it; never GDCM (it aborts the process on damaged streams)."
     from pydicom.pixels import get_decoder
     from pydicom.uid import AllTransferSyntaxes
     for uid in AllTransferSyntaxes:
         try: d = get_decoder(uid)
         except NotImplementedError: continue
         plugins, label = getattr(d, '_available', {}), choices.get(uid)
-        if 'gdcm' in plugins and label != 'gdcm': d.remove_plugin('gdcm')
+        if 'gdcm' in plugins: d.remove_plugin('gdcm')
         if label in plugins: # pydicom tries `_available` in order
-            d._available = {label: gdcm_words(plugins[label]) if label == 'gdcm' else plugins[label], **{k: v for k, v in plugins.items() if k != label}}
+            d._available = {label: plugins[label], **{k: v for k, v in plugins.items() if k != label}}
 
 prefer_decoders()
