@@ -484,7 +484,7 @@ def unforeseen(e:BaseException)->str:
     traceback.print_exception(e, file=sys.stderr); sys.stderr.flush()
     where = f"its traceback is in {STATE}/workers.log" if 'log' in WORKER else 'its traceback went to the standard error'
     if not isinstance(e, Exception): return f"a decoder crashed on this file (a panic in its own code; {where})"
-    return f"dicom_prep failed on this file in a way it does not handle ({where}): please report it"
+    return f"dicom_prep failed on this file with an internal error ({where}): please report it"
 
 def file_failure(job:Job, rel:str, start:int, e:BaseException)->dict:
     "The row of a file whose conversion ended with `e` in the worker."
@@ -523,7 +523,7 @@ def executor_failure(job:Job, items:list, e:BaseException)->list:
     try:
         with os.fdopen(os.open(worker_log(job.run_dir), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666), 'w') as f: traceback.print_exception(e, file=f)
     except OSError: pass
-    return [failed_row(rel, f"the executor could not run the batch holding this file (its report is in {STATE}/workers.log): please report it", s) for rel, s in items]
+    return [failed_row(rel, f"the executor could not run the batch holding this file, an internal error (its report is in {STATE}/workers.log): please report it", s) for rel, s in items]
 
 def run_tasks(ex:Executor,    # Where tasks run
               items,          # Iterable of `(rel, start)` pairs
@@ -550,11 +550,12 @@ def run_tasks(ex:Executor,    # Where tasks run
                 rows, more, dues = fut.result() if e is None else (executor_failure(job, b, e), [], {})
                 emit(rows, b); extra.extend([m] for m in more); due.update(dues)
     except (KeyboardInterrupt, DiskFull):
-        finish_running(pending, emit); raise
+        finish_running(pending, emit, cancel=not isinstance(ex, ProcessPoolExecutor)); raise
 
-def finish_running(pending:dict, emit, grace:float=1.):
-    "Cancel queued tasks; keep the rows of those that finish within `grace` seconds."
-    for f in pending: f.cancel()
+def finish_running(pending:dict, emit, grace:float=1., cancel:bool=True):
+    "Cancel queued tasks (a process pool's own shutdown cancels them); keep the rows of those that finish within `grace` seconds."
+    if cancel:
+        for f in pending: f.cancel()
     done, _ = wait([f for f in pending if not f.cancelled()], timeout=grace)
     for f in done:
         if f.exception() is None: emit(f.result()[0], pending[f])
@@ -647,7 +648,7 @@ def check_books(j:Journal, d:RunDir, sources, frames):
     "Raise `BooksUnbalanced` naming what is missing unless every listed file has its rows and every `ok` row its output."
     if lack := unbalanced(j, d, sources, frames):
         raise BooksUnbalanced(f"{d.root}: the run's books do not balance ({len(lack):,} problem{'s' * (len(lack) > 1)}: {'; '.join(lack[:3])}"
-                              f"{'; …' if len(lack) > 3 else ''}): the manifest is incomplete. Run again to convert what lacks its rows, and please report it")
+                              f"{'; …' if len(lack) > 3 else ''}): the manifest does not account for them. What finished is kept; --overwrite converts everything again. Please report it")
 
 # %% ../nbs/05_batch.ipynb #7440e586
 def progress_every()->float:
