@@ -4,21 +4,25 @@
 
 # %% auto #0
 __all__ = ['STATE', 'HELD_LOCKS', 'GEOMETRY', 'MANIFEST_COLUMNS', 'MAX_FIELD', 'SQLITE_MAX_PATH', 'OWN_NAMES', 'CHUNK',
-           'BATCH_PIXELS', 'BASE_MEMORY', 'MAX_TIMEOUT', 'WORKERS_PER_CORE', 'MAX_REASONS', 'UNLISTED', 'UsageError',
-           'RunDir', 'refuse_link', 'open_run_dir', 'inside', 'check_apart', 'lock_run_dir', 'unlock', 'write_record',
-           'read_record', 'record_conflict', 'clean_field', 'error_row', 'Journal', 'completed', 'write_manifest',
-           'read_manifest', 'open_journal', 'out_dir', 'is_plain', 'owned', 'Job', 'DiskFull', 'pick_frames',
-           'failed_row', 'write_output', 'Writer', 'convert_frame', 'convert_file', 'memory_budget', 'die_with_parent',
-           'worker_setup', 'keep_freed_memory', 'OverTime', 'within_budget', 'marker', 'file_failure', 'convert_batch',
-           'run_tasks', 'finish_running', 'in_flight', 'stop_workers', 'run_pool', 'progress_every', 'Progress',
-           'whole', 'check_limits', 'check_source', 'Summary', 'short_reason', 'tally', 'start_run', 'old_outputs',
+           'BATCH_PIXELS', 'BASE_MEMORY', 'WORKER', 'GRACE', 'MAX_TIMEOUT', 'WORKERS_PER_CORE', 'MAX_REASONS',
+           'UNLISTED', 'UsageError', 'RunDir', 'refuse_link', 'open_run_dir', 'inside', 'check_apart', 'lock_run_dir',
+           'unlock', 'write_record', 'read_record', 'record_conflict', 'clean_field', 'error_row', 'Journal',
+           'completed', 'write_manifest', 'read_manifest', 'open_journal', 'out_dir', 'is_plain', 'owned', 'Job',
+           'RunFailed', 'DiskFull', 'pick_frames', 'failed_row', 'write_output', 'Writer', 'convert_frame',
+           'convert_file', 'memory_budget', 'die_with_parent', 'worker_log', 'log_stderr', 'take_slot', 'worker_setup',
+           'keep_freed_memory', 'OverTime', 'set_due', 'within_budget', 'marker', 'write_marker', 'unforeseen',
+           'file_failure', 'convert_item', 'plain', 'convert_batch', 'executor_failure', 'run_tasks', 'finish_running',
+           'in_flight', 'workers_of', 'end_overdue', 'stop_workers', 'on_pool', 'worker_death', 'run_pool',
+           'BooksUnbalanced', 'file_balanced', 'unbalanced', 'check_books', 'progress_every', 'Progress', 'whole',
+           'check_limits', 'check_source', 'Summary', 'short_reason', 'tally', 'start_run', 'old_outputs',
            'remove_outputs', 'list_sources', 'read_sources', 'preprocess_dicoms']
 
 # %% ../nbs/05_batch.ipynb #03e64250
-import csv, ctypes, errno, hashlib, json, os, re, signal, sqlite3, sys, threading, time, warnings
+import csv, ctypes, errno, faulthandler, hashlib, json, multiprocessing, os, re, signal, sqlite3, sys, threading, time, traceback, warnings
 try: import fcntl, resource # POSIX: the folder's lock and the workers' limits
 except ImportError: fcntl = resource = None # Windows: the library imports and renders; a batch run says it needs POSIX
 from collections import Counter, deque
+from itertools import groupby
 from concurrent.futures import Executor, FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, asdict, field
@@ -289,11 +293,14 @@ class Job:
     opts:Options=Options()    # What to produce
     max_frame_bytes:int=MAX_FRAME_BYTES # Decompression bomb guard
     max_frames:int=MAX_FRAMES # Largest Number of Frames accepted
-    timeout:float=300.        # Seconds one task may take
+    timeout:float=300.        # Seconds one file may take
     @property
     def run_dir(self)->RunDir: return RunDir(Path(self.dst))
 
-class DiskFull(Exception):
+class RunFailed(Exception):
+    "The run could not finish as it should; what finished is kept (the command exits 3)."
+
+class DiskFull(RunFailed):
     "The output folder's file system is full: the run cannot go on."
 
 def pick_frames(frames, n:int # 'first', 'middle', 'all', or a frame number; and the frame count
@@ -317,31 +324,42 @@ def write_output(job:Job, out:str, data:bytes, seen:set):
         if e.errno in (errno.ENOSPC, errno.EDQUOT): raise DiskFull(f"{job.dst}: no space left on the device") from None
         raise DicomPrepError(f"cannot write the output {out}: {e.strerror}") from None
 
+def _kind(img:Image.Image)->tuple: return img.size, img.mode
+
 class Writer:
     "Resize, encode and write one task's frames, collecting their rows."
     def __init__(self, job:Job): self.job, self.rows, self.waiting, self.seen = job, [], [], set()
 
-    def save(self, row:dict, data:bytes):
-        "Write `data` as `row`'s output and keep the row (failed if the write failed)."
+    def save(self, row:dict, data:bytes)->dict:
+        "Write `data` as `row`'s output; return the row (failed if the write failed)."
         try: write_output(self.job, row['output'], data, self.seen)
         except DicomPrepError as e: row = {**row, 'output': '', 'status': 'failed', 'error': e.reason}
-        self.rows.append(row)
+        return row
 
     def add(self, row:dict, img:Image.Image):
-        "Take a native-size 8-bit picture; resize it now, or once three more of its size have come."
+        "Take a native-size 8-bit picture; resize it now, or once three more grayscale pictures of its size have come."
+        if img.mode != 'L' or img.width * img.height > BATCH_PIXELS: return self.write([(row, img)])
         self.waiting.append((row, img))
-        same = [w for w in self.waiting if w[1].size == img.size]
-        if len(same) == 4 or img.mode != 'L' or img.width * img.height > BATCH_PIXELS: self.write(same)
+        same = [w for w in self.waiting if _kind(w[1]) == _kind(img)]
+        if len(same) == 4: self.write(same)
 
     def write(self, group:list):
-        "Resize the pictures of `group` together, then encode and save each."
-        self.waiting = [w for w in self.waiting if all(w is not g for g in group)]
+        "Resize the pictures of `group` (one size, one mode) together, encode and save each; then count them done."
         o = self.job.opts
-        for (row, _), img in zip(group, resize_group([img for _, img in group], o.size, o.keep_aspect)): self.save(row, encode(img, o.fmt, o.channels))
+        pics = resize_group([img for _, img in group], o.size, o.keep_aspect)
+        self.rows += [self.save(row, encode(pic, o.fmt, o.channels)) for (row, _), pic in zip(group, pics)]
+        self.waiting = [w for w in self.waiting if all(w is not g for g in group)]
+
+    def forget(self, rel:str):
+        "Drop the rows and waiting pictures of `rel` (its conversion failed as a whole)."
+        self.rows = [r for r in self.rows if r['source'] != rel]
+        self.waiting = [w for w in self.waiting if w[0]['source'] != rel]
 
     def close(self)->list:
-        "Write what still waits; return every row."
-        for size in {img.size for _, img in self.waiting}: self.write([w for w in self.waiting if w[1].size == size])
+        "Write what still waits, in groups of one size and mode; return every row."
+        while self.waiting:
+            k = _kind(self.waiting[0][1])
+            self.write([w for w in self.waiting if _kind(w[1]) == k][:4])
         return self.rows
 
 # %% ../nbs/05_batch.ipynb #d9d76cf7
@@ -357,7 +375,7 @@ def convert_frame(job:Job, path:str, rel:str, ds, i:int, n:int, px, notes:list, 
     except DicomPrepError as e: return writer.rows.append({**row, 'status': 'failed', 'error': e.reason})
     row.update(output=output_name(rel, i, n, o.fmt, o.naming), status='ok', window=label, notes='; '.join(ds.notes + notes + voi_notes))
     if o.fmt in ('png', 'jpg'): writer.add(row, pic)
-    else: writer.save(row, data)
+    else: writer.rows.append(writer.save(row, data))
 
 def convert_file(job:Job,       # The run
                  rel:str,       # Source path relative to `job.src`
@@ -381,6 +399,7 @@ def convert_file(job:Job,       # The run
 
 # %% ../nbs/05_batch.ipynb #a083c6bf
 BASE_MEMORY = 1 << 30 # Bytes for the interpreter, libraries and decoders' working memory
+WORKER = {} # In a worker process: its place in the pool's table of due times, and its log
 
 def memory_budget(max_frame_bytes:int=MAX_FRAME_BYTES # The decompression bomb guard
                  )->int:                              # Address space allowed to one worker, in bytes
@@ -394,11 +413,31 @@ def die_with_parent(parent:int # The main process's pid
     except (OSError, AttributeError): pass # not Linux: the pool's own shutdown still ends workers
     if os.getppid() != parent: os._exit(1)
 
-def worker_setup(job:Job, parent:int):
-    "Prepare a worker process: ignore Ctrl-C, die with the parent, drop the folder's lock, bound memory, silence warnings."
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def worker_log(d:RunDir)->Path:
+    "The file that receives the workers' standard error (decoders' messages, tracebacks)."
+    return d.state/'workers.log'
+
+def log_stderr(path:Path):
+    "Send this process's file descriptor 2, Python's and every library's, to the end of `path`."
+    try: fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError: return # the terminal then, rather than no worker
+    os.dup2(fd, 2); os.close(fd); WORKER['log'] = path
+    sys.stderr = os.fdopen(2, 'w', buffering=1, errors='backslashreplace', closefd=False) # Python's too, whatever it was in the parent (a notebook's, say)
+    faulthandler.enable(2) # a crash leaves its Python stack in the log
+
+def take_slot(table):
+    "Claim a free place in the pool's table of `(pid, due time)` pairs for this worker."
+    with table.get_lock():
+        k = next((k for k in range(0, len(table), 2) if not table[k]), None)
+        if k is not None: table[k] = os.getpid(); WORKER['due'] = (table, k + 1)
+
+def worker_setup(job:Job, parent:int, table=None):
+    "Prepare a worker process: default signals, die with the parent, drop the folder's lock, log stderr, bound memory."
+    signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for fd in HELD_LOCKS: os.close(fd) # inherited by fork: the lock is the parent's
     die_with_parent(parent)
+    log_stderr(worker_log(job.run_dir))
+    if table is not None: take_slot(table)
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (min(memory_budget(job.max_frame_bytes), hard if hard >= 0 else 1 << 62), hard))
     resource.setrlimit(resource.RLIMIT_CORE, (0, resource.getrlimit(resource.RLIMIT_CORE)[1]))
@@ -412,107 +451,208 @@ def keep_freed_memory():
 
 # %% ../nbs/05_batch.ipynb #5925da65
 class OverTime(BaseException):
-    "A task ran past its time budget (a BaseException, so no `except Exception` on the way swallows it)."
+    "A file ran past its time budget (a BaseException, so no `except Exception` on the way swallows it)."
 
 def _over_time(signum, frame): raise OverTime()
 
-def within_budget(job:Job, fn, *args):
-    "Call `fn(*args)` under `job.timeout` seconds of wall time and twice that of CPU time (in a worker's main thread)."
+def set_due(t:float):
+    "Tell the main process when this worker's file is due (0: no file)."
+    if 'due' in WORKER: table, k = WORKER['due']; table[k] = t
+
+def within_budget(job:Job, seconds:float, fn, *args):
+    "Call `fn(*args)` under `seconds` of wall time and twice that of CPU time (in a worker's main thread)."
     if threading.current_thread() is not threading.main_thread(): return fn(*args) # e.g. a Dask worker's thread: its own limits apply
     used = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
     soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    resource.setrlimit(resource.RLIMIT_CPU, (min(int(used + 2 * job.timeout + 5), hard if hard >= 0 else 1 << 62), hard))
-    old = signal.signal(signal.SIGALRM, _over_time); signal.setitimer(signal.ITIMER_REAL, job.timeout)
+    resource.setrlimit(resource.RLIMIT_CPU, (min(int(used + 2 * seconds + 5), hard if hard >= 0 else 1 << 62), hard))
+    old = signal.signal(signal.SIGALRM, _over_time); signal.setitimer(signal.ITIMER_REAL, seconds); set_due(time.time() + seconds)
     try: return fn(*args)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0); signal.signal(signal.SIGALRM, old)
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard)) # the limit is for this task only
+        set_due(0); signal.setitimer(signal.ITIMER_REAL, 0); signal.signal(signal.SIGALRM, old)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard)) # the limit is for this file only
 
 # %% ../nbs/05_batch.ipynb #5adccc14
 def marker(d:RunDir, items:list)->Path:
     "The in-flight marker of the task converting `items` (`(rel, start)` pairs)."
     return d.inflight/hashlib.sha1(json.dumps(items[0]).encode()).hexdigest()
 
+def write_marker(d:RunDir, items:list):
+    "Write the marker of `items` whole: through a temporary name and a rename."
+    m = marker(d, items); tmp = m.with_name(f".{m.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+    with os.fdopen(fd, 'w') as f: json.dump(items, f)
+    os.replace(tmp, m)
+
+def unforeseen(e:BaseException)->str:
+    "Log the traceback of `e` (a worker's log, else stderr) and return the reason for the file's row."
+    traceback.print_exception(e, file=sys.stderr); sys.stderr.flush()
+    where = f"its traceback is in {STATE}/workers.log" if 'log' in WORKER else 'its traceback went to the standard error'
+    if not isinstance(e, Exception): return f"a decoder crashed on this file (a panic in its own code; {where})"
+    return f"dicom_prep failed on this file with an internal error ({where}): please report it"
+
 def file_failure(job:Job, rel:str, start:int, e:BaseException)->dict:
     "The row of a file whose conversion ended with `e` in the worker."
     if isinstance(e, OverTime): reason = f"took longer than the time budget of {job.timeout:g} s (raise --timeout to allow more)"
     elif isinstance(e, MemoryError): reason = f"exceeds the memory budget of {memory_budget(job.max_frame_bytes) >> 20:,} MiB per worker (raise --max_frame_mb to allow more)"
-    else: reason = f"dicom_prep failed on this file with an internal error ({type(e).__name__}): please report it"
+    else: reason = unforeseen(e)
     return failed_row(rel, reason, start)
 
+def convert_item(job:Job, writer:Writer, rel:str, start:int, due:float)->list:
+    "Convert one file, or one chunk of it, by time `due`; a failure becomes its row. Return the chunks it hands back."
+    try:
+        if due <= time.time(): raise OverTime()
+        return within_budget(job, due - time.time(), convert_file, job, rel, writer, start)
+    except (DiskFull, KeyboardInterrupt, SystemExit): raise
+    except BaseException as e: writer.forget(rel); writer.rows.append(file_failure(job, rel, start, e)); return []
+
+def plain(row:dict)->dict: return {k: v if type(v) in (str, int) else '' if v is None else str(v) for k, v in row.items()}
+
 def convert_batch(job:Job,   # The run
-                  items:list # `(rel, start)` pairs
-                 )->tuple:   # `(rows, items left for other tasks)`
+                  items:list, # `(rel, start)` pairs
+                  due:dict|None=None # When each file of a later chunk is due (its first chunk's start + the timeout)
+                 )->tuple:   # `(rows, items left for other tasks, when their files are due)`
     "Convert `items` one by one under an in-flight marker, each failure its own."
-    fd = os.open(marker(job.run_dir, items), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
-    with os.fdopen(fd, 'w') as f: json.dump(items, f)
-    writer, more = Writer(job), []
+    write_marker(job.run_dir, items)
+    writer, more, dues = Writer(job), [], {}
     for rel, start in items:
-        try: more += [(rel, s) for s in within_budget(job, convert_file, job, rel, writer, start)]
-        except DiskFull: raise
-        except (OverTime, Exception) as e: writer.rows.append(file_failure(job, rel, start, e))
-    return writer.close(), more
+        t = start and (due or {}).get(rel) or time.time() + job.timeout
+        starts = convert_item(job, writer, rel, start, t)
+        more += [(rel, s) for s in starts]
+        if starts: dues[rel] = t
+    return [plain(r) for r in writer.close()], more, dues
 
 # %% ../nbs/05_batch.ipynb #be26e01e
+def executor_failure(job:Job, items:list, e:BaseException)->list:
+    "Log what the executor reported (`e`) and return the rows of the batch it could not run."
+    try:
+        with os.fdopen(os.open(worker_log(job.run_dir), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666), 'w') as f: traceback.print_exception(e, file=f)
+    except OSError: pass
+    return [failed_row(rel, f"the executor could not run the batch holding this file, an internal error (its report is in {STATE}/workers.log): please report it", s) for rel, s in items]
+
 def run_tasks(ex:Executor,    # Where tasks run
               items,          # Iterable of `(rel, start)` pairs
               job:Job,        # The run
               emit,           # Called with `(rows, items)` as each task completes
               batch:int=16,   # Files per task
-              max_pending:int=64 # Tasks submitted ahead of the results
+              max_pending:int=64, # Tasks submitted ahead of the results
+              due:dict|None=None, # When the files of pending chunks are due (filled in as chunks come back)
+              watch=None      # Called about every second while waiting (e.g. to end stopped workers)
              )->list:         # Items not converted because the pool broke
     "Run `items` in tasks on `ex`, emitting each task's rows as it completes."
-    todo, extra, pending, lost = iter(chunked(items, batch)), deque(), {}, []
+    todo, extra, pending, lost, due = iter(chunked(items, batch)), deque(), {}, [], {} if due is None else due
     try:
         while True:
-            while not lost and len(pending) < max_pending and (b := extra.popleft() if extra else next(todo, None)): pending[ex.submit(convert_batch, job, b)] = b
+            while not lost and len(pending) < max_pending and (b := extra.popleft() if extra else next(todo, None)):
+                pending[ex.submit(convert_batch, job, b, {r: due[r] for r, s in b if s and r in due})] = b
             if not pending: return lost + [i for b in [*extra, *todo] for i in b]
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            done, _ = wait(pending, timeout=1, return_when=FIRST_COMPLETED)
+            if watch is not None: watch()
             for fut in done:
-                b = pending.pop(fut)
-                try: rows, more = fut.result()
-                except BrokenProcessPool: lost += b; continue
-                except DiskFull: raise
-                except Exception as e: rows, more = [failed_row(rel, f"the task failed on the executor ({type(e).__name__}: {e})", s) for rel, s in b], []
-                emit(rows, b); extra.extend([m] for m in more)
+                b, e = pending.pop(fut), fut.exception()
+                if isinstance(e, BrokenProcessPool): lost += b; continue
+                if isinstance(e, DiskFull): raise e
+                rows, more, dues = fut.result() if e is None else (executor_failure(job, b, e), [], {})
+                emit(rows, b); extra.extend([m] for m in more); due.update(dues)
     except (KeyboardInterrupt, DiskFull):
-        finish_running(pending, emit); raise
+        finish_running(pending, emit, cancel=not isinstance(ex, ProcessPoolExecutor)); raise
 
-def finish_running(pending:dict, emit, grace:float=1.):
-    "Cancel queued tasks; keep the rows of those that finish within `grace` seconds."
-    for f in pending: f.cancel()
+def finish_running(pending:dict, emit, grace:float=1., cancel:bool=True):
+    "Cancel queued tasks (a process pool's own shutdown cancels them); keep the rows of those that finish within `grace` seconds."
+    if cancel:
+        for f in pending: f.cancel()
     done, _ = wait([f for f in pending if not f.cancelled()], timeout=grace)
     for f in done:
         if f.exception() is None: emit(f.result()[0], pending[f])
 
 # %% ../nbs/05_batch.ipynb #21257ccd
+GRACE = 2. # Seconds past its file's due time before the main process ends a worker that has not stopped itself
+
 def in_flight(d:RunDir)->list:
-    "The items of every task whose marker is still in `d.inflight`."
-    return [tuple(i) for m in d.inflight.iterdir() for i in json.loads(m.read_text())]
+    "The items of every task whose marker is still in `d.inflight` (a marker that cannot be read names none)."
+    items = []
+    for m in d.inflight.iterdir():
+        try: items += [tuple(i) for i in json.loads(m.read_text())] if not m.name.startswith('.') else []
+        except (OSError, ValueError, TypeError): pass
+    return items
+
+def workers_of(ex:ProcessPoolExecutor)->dict:
+    "The live worker processes of `ex`, by pid."
+    return {p.pid: p for p in list((getattr(ex, '_processes', None) or {}).values())}
+
+def end_overdue(ex:ProcessPoolExecutor, table)->list:
+    "Kill the workers of `ex` whose file is more than `GRACE` seconds past due in `table`; return their pids."
+    now, procs, ended = time.time(), workers_of(ex), []
+    for k in range(0, len(table), 2):
+        pid, t = int(table[k]), table[k + 1]
+        if t and now > t + GRACE and pid in procs: procs[pid].kill(); table[k + 1] = 0; ended.append(pid)
+    return ended
 
 def stop_workers(ex:ProcessPoolExecutor):
-    "Kill the workers of `ex` now (Ctrl-C, a full disk), without waiting for their tasks."
-    for p in list((getattr(ex, '_processes', None) or {}).values()): p.kill()
+    "Kill the workers of `ex` now (its work done or abandoned), without waiting for their tasks."
+    for p in workers_of(ex).values(): p.kill()
     ex.shutdown(wait=True, cancel_futures=True)
 
+def on_pool(items, job:Job, n_workers:int, emit, due:dict, batch:int=16)->tuple:
+    "Run `items` on a fresh pool of `n_workers`, ending overdue workers; return `(items lost to a break, pids ended for time)`."
+    table = multiprocessing.get_context('fork').Array('d', 2 * n_workers) # per worker: pid, when its file is due
+    ex, ended = ProcessPoolExecutor(n_workers, initializer=worker_setup, initargs=(job, os.getpid(), table)), []
+    try: return run_tasks(ex, items, job, emit, batch, due=due, watch=lambda: ended.extend(end_overdue(ex, table))), ended
+    finally: stop_workers(ex)
+
+def worker_death(job:Job, ended:list)->str:
+    "The reason of a file whose worker died twice, or was ended for time (`ended`)."
+    if ended: return f"took longer than the time budget of {job.timeout:g} s and stopped answering, so its worker was ended (raise --timeout to allow more)"
+    log = worker_log(job.run_dir)
+    said = f"; see {STATE}/workers.log" if log.is_file() and log.stat().st_size else ''
+    return f"the worker process died while converting this file (out of memory, over its CPU time, or a crash in a decoder{said})"
+
 def run_pool(items, job:Job, n_workers:int, emit):
-    "Run `items` on process pools, replacing a pool a dying worker broke and isolating the file that killed it."
-    new_pool = lambda n: ProcessPoolExecutor(n, initializer=worker_setup, initargs=(job, os.getpid()))
-    while True:
-        ex = new_pool(n_workers)
-        try: lost = run_tasks(ex, items, job, emit)
-        except BaseException: stop_workers(ex); raise
-        ex.shutdown()
-        if not lost: return
-        running = set(in_flight(job.run_dir))
-        suspects = [i for i in lost if i in running] or lost
-        for i in suspects:
-            ex = new_pool(1)
-            try: lost_again = run_tasks(ex, [i], job, emit, batch=1)
-            except BaseException: stop_workers(ex); raise
-            ex.shutdown()
-            if lost_again: emit([failed_row(i[0], 'the worker process died while converting this file (out of memory, over its CPU time, or a crash in a decoder)', i[1])], [i])
-        items = [i for i in lost if i not in suspects]
+    "Run `items` on process pools, replacing a pool a dying or stopped worker broke and isolating the file that did it."
+    log, due = worker_log(job.run_dir), {}
+    log.unlink(missing_ok=True) # this run's messages only
+    try:
+        lost, _ = on_pool(items, job, n_workers, emit, due)
+        while lost:
+            running = set(in_flight(job.run_dir))
+            suspects = [i for i in lost if i in running] or lost
+            for i in suspects:
+                lost_again, ended = on_pool([i], job, 1, emit, due, batch=1)
+                if lost_again: emit([failed_row(i[0], worker_death(job, ended), i[1])], [i])
+            lost, _ = on_pool([i for i in lost if i not in suspects], job, n_workers, emit, due)
+    finally:
+        if log.is_file() and not log.stat().st_size: log.unlink()
+
+# %% ../nbs/05_batch.ipynb #1b36ffe2
+class BooksUnbalanced(RunFailed):
+    "The rows of a run do not account for every file it listed, or an `ok` row has no output."
+
+def file_balanced(rows:list, # `(frame, status, num_frames)` of one file's rows
+                  frames     # What the run asked for: 'first', 'middle', 'all' or a frame number
+                 )->bool:
+    "Tell whether a file's rows cover every frame `frames` asks for."
+    n = max((int(nf) for _, _, nf in rows if nf not in ('', None)), default=None)
+    if n is None: return any(st in ('failed', 'skipped') for _, st, _ in rows) # failed, or holds no image, before its frames were known
+    have = {f for f, _, _ in rows} | {f + k for f, st, nf in rows if st == 'failed' and nf in ('', None) for k in range(CHUNK)}
+    return set(pick_frames(frames, n)) <= have
+
+def unbalanced(j:Journal, d:RunDir, sources, frames)->list:
+    "List what the books lack: listed files (`sources`) without all their rows, `ok` rows without their output."
+    j.db.execute('CREATE TEMP TABLE IF NOT EXISTS listed (source BLOB PRIMARY KEY)'); j.db.execute('DELETE FROM listed')
+    with j.db: j.db.executemany('INSERT OR IGNORE INTO listed VALUES (?)', ((os.fsencode(s),) for s in sources))
+    q = 'SELECT l.source, r.frame, r.status, r.num_frames, r.output FROM listed l LEFT JOIN rows r ON r.source = l.source ORDER BY l.source'
+    lack = []
+    for src, group in groupby(j.db.execute(q), key=lambda v: v[0]):
+        rows = [v[1:] for v in group if v[1] is not None]
+        if not file_balanced([v[:3] for v in rows], frames): lack.append(f"{os.fsdecode(src)} has no row for some of its frames")
+        lack += [f"{o} (an ok row of {os.fsdecode(src)}) is missing" for _, st, _, o in rows if st == 'ok' and owned(d.root, o) is None]
+    j.db.execute('DROP TABLE listed')
+    return lack
+
+def check_books(j:Journal, d:RunDir, sources, frames):
+    "Raise `BooksUnbalanced` naming what is missing unless every listed file has its rows and every `ok` row its output."
+    if lack := unbalanced(j, d, sources, frames):
+        raise BooksUnbalanced(f"{d.root}: the run's books do not balance ({len(lack):,} problem{'s' * (len(lack) > 1)}: {'; '.join(lack[:3])}"
+                              f"{'; …' if len(lack) > 3 else ''}): the manifest does not account for them. What finished is kept; --overwrite converts everything again. Please report it")
 
 # %% ../nbs/05_batch.ipynb #7440e586
 def progress_every()->float:
@@ -712,7 +852,8 @@ def _run(d, j, src, opts, overwrite, n_workers, executor, max_frame_bytes, max_f
     "The body of `preprocess_dicoms`, once the folder is locked and the journal open."
     t0, started = time.time(), datetime.now(timezone.utc).isoformat(timespec='seconds')
     start_run(d, j, src, opts, overwrite)
-    root, n_files, unlisted = list_sources(src, d, skip)
+    try: root, n_files, unlisted = list_sources(src, d, skip)
+    except KeyboardInterrupt: write_record(d, src, opts, started=started, status='interrupted'); raise # stopped while listing: say so
     write_record(d, src, opts, started=started, status='running', files=n_files)
     s, bar, chunked = Summary(files=n_files, manifest=d.manifest), Progress(n_files, enabled=progress), {'ok': set(), 'failed': set()}
     folders = [failed_row(rel, f"{UNLISTED} ({why}): the files in it are not converted; fix its permissions and run again") for rel, why in unlisted]
@@ -732,6 +873,7 @@ def _run(d, j, src, opts, overwrite, n_workers, executor, max_frame_bytes, max_f
     try:
         if executor is not None: run_tasks(executor, todo(), job, emit)
         else: run_pool(todo(), job, os.cpu_count() if n_workers is None else max(n_workers, 1), emit)
+        check_books(j, d, read_sources(d), opts.frames)
     except KeyboardInterrupt: s.interrupted = True
     finally:
         bar.close(); s.seconds = time.time() - t0

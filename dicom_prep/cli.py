@@ -14,7 +14,7 @@ from fastcore.script import anno_parser, store_true
 from . import __version__
 from .loading import DicomPrepError, MAX_FRAME_BYTES, MAX_FRAMES
 from .voi_lut import PRESETS
-from .batch import preprocess_dicoms, read_manifest, DiskFull, UsageError, STATE
+from .batch import preprocess_dicoms, read_manifest, DiskFull, RunFailed, UsageError, STATE
 from .volumes import preprocess_series
 
 # %% ../nbs/06_cli.ipynb #a01302fa
@@ -141,6 +141,9 @@ def main(argv:list|None=None # Arguments (default: the command line's)
     try: return convert(**{k: v for k, v in vars(args).items() if k in inspect.signature(convert).parameters}) # not anno_parser's --pdb, --xtra
     except DicomPrepError as e: print(f"dicom_prep: {e}", file=sys.stderr); return 2
     except DiskFull as e: print(f"dicom_prep: {e}: stopped. What finished is kept: free some space and run again to resume.", file=sys.stderr); return 3
+    except RunFailed as e: print(f"dicom_prep: {e}", file=sys.stderr); return 3
+    except KeyboardInterrupt: # before the run's own handling (the folder, the listing of files) or after it
+        print(f"dicom_prep: {'terminated' if TERMINATED else 'interrupted'}; run again to start or resume", file=sys.stderr); return 143 if TERMINATED else 130
     except Exception as e:
         print(f"dicom_prep: internal error ({type(e).__name__}: {e}); the traceback is in {crash_log(e, args.dst)}", file=sys.stderr); return 3
     finally:

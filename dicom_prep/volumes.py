@@ -128,7 +128,7 @@ def convert_series(job:Job, s:Series)->tuple:
     "Write the output of part `s`; return its series.csv row and its manifest rows (never raises for bad data)."
     out, err = series_output(s, job.src, job.opts), s.error
     if not err:
-        try: within_budget(job, write_series, job, s, out)
+        try: within_budget(job, job.timeout, write_series, job, s, out)
         except DiskFull: raise
         except DicomPrepError as e: err = e.reason
         except OverTime: err = f"took longer than the time budget of {job.timeout:g} s (raise --timeout to allow more)"
