@@ -6,7 +6,9 @@
 __all__ = ['is_dicom_magic', 'find_dicoms', 'DicomPrepError', 'NotAnImage', 'UsageError', 'get_frame_count', 'extract_frame',
            'iter_dicom_frames', 'get_dicom_info', 'read_header', 'read_frame', 'read_frames', 'normalize_array',
            'normalize_float', 'PRESETS', 'Options', 'dicom_to_pil', 'create_thumbnail', 'render_frame',
-           'modality_array', 'preprocess_dicoms', 'read_manifest']
+           'modality_array', 'preprocess_dicoms', 'read_manifest', 'RunFailed', 'Series', 'find_series',
+           'series_volume', 'preprocess_series', 'ConvertedDataset', 'DicomDataset', 'StackDataset', 'split_rows',
+           'stack_rows']
 
 # %% ../nbs/index.ipynb #51c4548a
 from importlib.metadata import version, PackageNotFoundError
@@ -15,8 +17,12 @@ except PackageNotFoundError: __version__ = 'unknown (not installed)'
 from .discovery import is_dicom_magic, find_dicoms
 from .loading import DicomPrepError, NotAnImage, get_frame_count, extract_frame, iter_dicom_frames, get_dicom_info, read_header, read_frame, read_frames
 from .voi_lut import normalize_array, normalize_float, PRESETS
+from .series import Series, find_series, series_volume
 from .export import Options, dicom_to_pil, create_thumbnail, render_frame, modality_array
-from .batch import preprocess_dicoms, read_manifest, UsageError
+from .batch import preprocess_dicoms, read_manifest, UsageError, RunFailed
+from .volumes import preprocess_series
+from .dataset import ConvertedDataset, DicomDataset, StackDataset, split_rows, stack_rows
 _all_ = ['is_dicom_magic', 'find_dicoms', 'DicomPrepError', 'NotAnImage', 'UsageError', 'get_frame_count', 'extract_frame', 'iter_dicom_frames', 'get_dicom_info',
          'read_header', 'read_frame', 'read_frames', 'normalize_array', 'normalize_float', 'PRESETS', 'Options', 'dicom_to_pil',
-         'create_thumbnail', 'render_frame', 'modality_array', 'preprocess_dicoms', 'read_manifest']
+         'create_thumbnail', 'render_frame', 'modality_array', 'preprocess_dicoms', 'read_manifest', 'RunFailed',
+         'Series', 'find_series', 'series_volume', 'preprocess_series', 'ConvertedDataset', 'DicomDataset', 'StackDataset', 'split_rows', 'stack_rows']
