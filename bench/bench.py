@@ -186,7 +186,8 @@ def series_engines()->list:
 
 def child(engine, src, dst, workers):
     "One engine on one part, in this fresh process: print its wall and CPU seconds and the largest worker's peak memory."
-    import dicom_prep.batch, fastcore.parallel # noqa: F401 -- imports are not conversion time, for any engine
+    import fastcore.parallel # noqa: F401 -- imports are not conversion time, for any engine
+    if engine == 'dicom_prep': import dicom_prep.batch # noqa: F401 -- only ours: the others never load it (numba's memory would weigh on their workers)
     if Path(src).name == 'series':
         import dicom_prep.volumes, nibabel # noqa: F401
         if engine == 'simpleitk': import SimpleITK # noqa: F401

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 from pydicom.datadict import tag_for_keyword
 from .loading import plain_elements, text_value, DATASET_FIELDS, PIXEL_DATA, TEXT_VRS
+from .modality_lut import XRAY_SOP_CLASSES
 from .voi_lut import PRESETS, known_table, lookup, parse_window, window_error
 from .export import Options, output_name, resize_many
 try: from numba import njit
@@ -26,7 +27,7 @@ except ImportError: njit = None # no accelerator: `resize_group` hands every pic
 NOT_FAST = {0x00283000, 0x00283010, 0x52009229, 0x52009230, 0x20500020, 0x00280006} # Modality/VOI LUT Sequences, functional groups, Presentation LUT Shape, Planar Configuration
 TAGS = {kw: tag_for_keyword(kw) for kw in ['Rows', 'Columns', 'SamplesPerPixel', 'BitsAllocated', 'BitsStored', 'PixelRepresentation', 'NumberOfFrames',
         'PhotometricInterpretation', 'RescaleSlope', 'RescaleIntercept', 'RescaleType', 'Modality', 'WindowCenter', 'WindowWidth',
-        'VOILUTFunction', 'WindowCenterWidthExplanation', *DATASET_FIELDS]}
+        'VOILUTFunction', 'WindowCenterWidthExplanation', 'SOPClassUID', *DATASET_FIELDS]}
 
 class NotFast(Exception):
     "The file needs the general path."
@@ -65,6 +66,7 @@ def fast_key(data:bytes, el:dict, opts:Options, max_frame_bytes:int)->tuple:
     rows, cols, alloc, stored, signed = (raw_us(data, el, k) for k in ('Rows', 'Columns', 'BitsAllocated', 'BitsStored', 'PixelRepresentation'))
     if raw_us(data, el, 'SamplesPerPixel') != 1 or alloc not in (8, 16) or not 1 <= stored <= alloc or signed > 1 or not rows * cols: raise NotFast()
     if raw_str(data, el, 'NumberOfFrames') not in ('', '1') or opts.frames not in ('first', 'middle', 'all', 0): raise NotFast()
+    if raw_str(data, el, 'SOPClassUID').strip() in XRAY_SOP_CLASSES: raise NotFast() # XA/XRF: displayed on stored values (`xray_display_note`)
     photometric = raw_str(data, el, 'PhotometricInterpretation')
     if photometric not in ('MONOCHROME1', 'MONOCHROME2') or rows * cols * alloc // 8 > max_frame_bytes: raise NotFast()
     if PIXEL_DATA not in el or el[PIXEL_DATA][2] - rows * cols * alloc // 8 not in (0, 1): raise NotFast() # truncated or too long: the general path says so
