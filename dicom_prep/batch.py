@@ -14,7 +14,7 @@ __all__ = ['STATE', 'HELD_LOCKS', 'GEOMETRY', 'MANIFEST_COLUMNS', 'MAX_FIELD', '
            'file_failure', 'convert_item', 'plain', 'convert_batch', 'executor_failure', 'run_tasks', 'finish_running',
            'in_flight', 'workers_of', 'end_overdue', 'stop_workers', 'on_pool', 'worker_death', 'run_pool',
            'BooksUnbalanced', 'file_balanced', 'unbalanced', 'check_books', 'progress_every', 'Progress', 'whole',
-           'check_limits', 'check_source', 'Summary', 'short_reason', 'tally', 'start_run', 'old_outputs',
+           'check_limits', 'check_source', 'run_folder', 'Summary', 'short_reason', 'tally', 'start_run', 'old_outputs',
            'remove_outputs', 'list_sources', 'read_sources', 'preprocess_dicoms']
 
 # %% ../nbs/05_batch.ipynb #03e64250
@@ -22,6 +22,7 @@ import csv, ctypes, errno, faulthandler, hashlib, json, multiprocessing, os, re,
 try: import fcntl, resource # POSIX: the folder's lock and the workers' limits
 except ImportError: fcntl = resource = None # Windows: the library imports and renders; a batch run says it needs POSIX
 from collections import Counter, deque
+from contextlib import contextmanager
 from itertools import groupby
 from concurrent.futures import Executor, FIRST_COMPLETED, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -81,7 +82,7 @@ def open_run_dir(dst:str|Path # The output folder (created if missing)
         for p in (d.lock, d.journal, d.inflight, d.tmp, d.sources): refuse_link(p)
         d.inflight.mkdir(exist_ok=True); d.tmp.mkdir(exist_ok=True)
         probe = d.tmp/f'.probe-{os.getpid()}'; probe.write_bytes(b''); probe.unlink()
-    except OSError as e: raise UsageError(f"cannot write in {dst}: {e.strerror}" + (f" (a name in it is longer than the file system allows)" if e.errno == errno.ENAMETOOLONG else '')) from None
+    except OSError as e: raise UsageError(f"cannot write in {dst}: {e.strerror}" + (" (a name in it is longer than the file system allows)" if e.errno == errno.ENAMETOOLONG else '')) from None
     return d
 
 # %% ../nbs/05_batch.ipynb #a3a38b65
@@ -719,6 +720,23 @@ def check_source(dicom_dir:str|Path # The input folder or file, as given
     except OSError as e: raise UsageError(f"cannot read the input {dicom_dir}: {e.strerror}") from None
     return src
 
+@contextmanager
+def run_folder(dicom_dir:str|Path, # The input folder or file, as given
+               out_dir:str|Path,   # The output folder, as given
+               overwrite:bool      # Rebuild a damaged journal
+              ):                   # Yields `(input resolved, DST when inside SRC, RunDir, Journal)`
+    "Check a run's folders, then hold the output folder's lock and journal for the run's duration."
+    if fcntl is None: raise UsageError("a batch run needs a POSIX system (Linux, macOS; on Windows, WSL); reading and rendering single files works here")
+    src = check_source(dicom_dir)
+    try: skip = check_apart(src, Path(out_dir).resolve())
+    except OSError as e: raise UsageError(f"cannot use {out_dir} as the output folder: {e.strerror}") from None
+    d = open_run_dir(out_dir); lock = lock_run_dir(d)
+    try:
+        j = open_journal(d, overwrite)
+        try: yield src, skip, d, j
+        finally: j.close()
+    finally: unlock(lock)
+
 # %% ../nbs/05_batch.ipynb #6f6b37f7
 @dataclass
 class Summary:
@@ -836,16 +854,8 @@ def preprocess_dicoms(dicom_dir:str|Path,    # Folder of DICOM files (searched r
     "Convert every DICOM file below `dicom_dir` into outputs in `thumb_dir`, with a manifest and a run record."
     opts = Options(size, window, fmt, values, keep_aspect, frames, naming, channels)
     n_workers = check_limits(n_workers, max_frame_bytes, max_frames, timeout)
-    if fcntl is None: raise UsageError("a batch run needs a POSIX system (Linux, macOS; on Windows, WSL); reading and rendering single files works here")
-    src = check_source(dicom_dir)
-    try: skip = check_apart(src, Path(thumb_dir).resolve())
-    except OSError as e: raise UsageError(f"cannot use {thumb_dir} as the output folder: {e.strerror}") from None
-    d = open_run_dir(thumb_dir); lock = lock_run_dir(d)
-    try:
-        j = open_journal(d, overwrite)
-        try: return _run(d, j, src, opts, overwrite, n_workers, executor, max_frame_bytes, max_frames, timeout, progress, skip)
-        finally: j.close()
-    finally: unlock(lock)
+    with run_folder(dicom_dir, thumb_dir, overwrite) as (src, skip, d, j):
+        return _run(d, j, src, opts, overwrite, n_workers, executor, max_frame_bytes, max_frames, timeout, progress, skip)
 
 # %% ../nbs/05_batch.ipynb #82dc5241
 def _run(d, j, src, opts, overwrite, n_workers, executor, max_frame_bytes, max_frames, timeout, progress, skip=None)->Summary:

@@ -21,9 +21,9 @@ from fastcore.parallel import ProcessPoolExecutor
 from fastcore.xtras import chunked
 from .loading import DicomPrepError, failure_reason, MAX_FRAME_BYTES, MAX_FRAMES
 from .export import Options, encode, render_frame
-from .batch import (UsageError, RunDir, Journal, Job, DiskFull, Summary, Progress, open_run_dir, lock_run_dir, unlock, write_record,
+from .batch import (UsageError, RunDir, Journal, Job, DiskFull, Summary, Progress, write_record,
                               read_record, write_manifest, owned, out_dir, write_output, failed_row, worker_setup, within_budget, OverTime, memory_budget,
-                              stop_workers, _n, list_sources, read_sources, clean_field, check_limits, check_source, check_apart, open_journal, UNLISTED)
+                              stop_workers, _n, list_sources, read_sources, clean_field, check_limits, run_folder, UNLISTED)
 from .series import Series, file_slices, group_series, series_volume
 
 # %% ../nbs/05a_volumes.ipynb #5a2e4350
@@ -268,15 +268,8 @@ def preprocess_series(dicom_dir:str|Path,      # Folder of DICOM files (searched
     "Convert the series under `dicom_dir` into one output per series part in `out_dir`, with series.csv, manifest.csv and run.json."
     opts = SeriesOptions(fmt, size, window, frames, keep_aspect, naming)
     n_workers = check_limits(n_workers, max_frame_bytes, MAX_FRAMES, timeout)
-    src = check_source(dicom_dir)
-    try: skip = check_apart(src, Path(out_dir).resolve())
-    except OSError as e: raise UsageError(f"cannot use {out_dir} as the output folder: {e.strerror}") from None
-    d = open_run_dir(out_dir); lock = lock_run_dir(d)
-    try:
-        j = open_journal(d, overwrite)
-        try: return _run_series(d, j, SeriesTable(j), src, opts, overwrite, n_workers, executor, max_frame_bytes, timeout, progress, skip)
-        finally: j.close()
-    finally: unlock(lock)
+    with run_folder(dicom_dir, out_dir, overwrite) as (src, skip, d, j):
+        return _run_series(d, j, SeriesTable(j), src, opts, overwrite, n_workers, executor, max_frame_bytes, timeout, progress, skip)
 
 # %% ../nbs/05a_volumes.ipynb #7ff1c4b9
 def _run_series(d, j, t, src, opts, overwrite, n_workers, executor, max_frame_bytes, timeout, progress, skip=None)->Summary:
